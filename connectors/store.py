@@ -1,0 +1,180 @@
+"""The case store: messages seen, cases, quarantine, outbox and the audit chain, in one database."""
+
+import logging
+from datetime import datetime
+from typing import Iterable, Iterator
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.audit import GENESIS, seal_many, utc
+from core.records import StoredItem
+from data_contracts import tables as t
+from data_contracts.models import AuditEvent, Case, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+
+def insert_ignore(conn: Connection, table, rows: list[dict]) -> int:
+    """Insert rows, skipping ones whose unique key exists; returns how many were new."""
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt = pg_insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(table).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database dialect {dialect}")
+    # rowcount is unreliable here (-1 under psycopg's implicit RETURNING); count returned keys instead.
+    stmt = stmt.returning(*table.primary_key.columns)
+    return sum(len(conn.execute(stmt, row).all()) for row in rows)
+
+
+def append_audit(conn: Connection, events: Iterable[AuditEvent]) -> list[AuditEvent]:
+    """Append events to the chain inside the caller's transaction, holding the head row lock."""
+    events = list(events)
+    if not events:
+        return []
+    insert_ignore(conn, t.audit_head, [{"id": 1, "seq": 0, "hash": GENESIS}])
+    head_query = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
+    if conn.dialect.name == "postgresql":
+        head_query = head_query.with_for_update()
+    seq, head_hash = conn.execute(head_query).one()
+    sealed = seal_many(events, seq, head_hash)
+    conn.execute(
+        insert(t.audit_events),
+        [
+            {"seq": e.seq, "at": e.at, "actor": e.actor, "event": e.event, "subject": e.subject,
+             "details": e.details, "prev_hash": e.prev_hash, "hash": e.hash}
+            for e in sealed
+        ],
+    )
+    conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(seq=sealed[-1].seq, hash=sealed[-1].hash))
+    return sealed
+
+
+def case_row(case: Case) -> dict:
+    tri = case.triage
+    return {
+        "case_id": case.case_id, "mailbox": case.mailbox, "message_key": case.message_key,
+        "sender": case.sender, "sender_index": t.active_cipher().blind_index(case.sender),
+        "subject": case.subject, "received_at": case.received_at, "intent": tri.intent.value,
+        "secondary_intents": [i.value for i in tri.secondary_intents], "escalate": tri.escalate,
+        "reasons": [r.value for r in tri.reasons], "priority": tri.priority.value, "language": tri.language,
+        "confidence": tri.confidence, "needs_reply": tri.needs_reply,
+        "evidence": [e.model_dump(mode="json") for e in tri.evidence],
+        "action": case.action.value, "action_reason": case.action_reason, "outcome": case.outcome,
+        "patient_id": case.patient_id,
+        "draft": case.draft.model_dump(mode="json") if case.draft else None,
+        "status": "open", "created_at": case.created_at,
+    }
+
+
+class CaseStore:
+    """Reads and writes of the sweep's state; every write of a batch is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def known_refs(self, mailbox: str, refs: list[str]) -> set[str]:
+        """Refs already recorded for this mailbox (processed or quarantined)."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(refs), 500):
+                chunk = refs[start:start + 500]
+                query = select(t.messages.c.ref).where(t.messages.c.mailbox == mailbox, t.messages.c.ref.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def known_keys(self, mailbox: str, keys: list[str]) -> set[str]:
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                query = select(t.messages.c.message_key).where(
+                    t.messages.c.mailbox == mailbox, t.messages.c.message_key.in_(chunk)
+                )
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def commit(self, mailbox: str, items: list[StoredItem], now: datetime) -> list[StoredItem]:
+        """Write a batch atomically; items another worker committed first are skipped and returned out."""
+        written: list[StoredItem] = []
+        with self.engine.begin() as conn:
+            for item in items:
+                status = "quarantined" if item.quarantine else "processed"
+                claimed = insert_ignore(conn, t.messages, [{
+                    "mailbox": mailbox, "message_key": item.message_key, "ref": item.ref,
+                    "content_sha256": item.content_sha256, "status": status, "processed_at": now, "marked": False,
+                }])
+                if not claimed:
+                    continue
+                if item.case:
+                    conn.execute(insert(t.cases), [case_row(item.case)])
+                if item.quarantine:
+                    conn.execute(insert(t.quarantine), [item.quarantine.model_dump()])
+                for out in item.outbound:
+                    insert_ignore(conn, t.outbox, [{
+                        "outbound_id": out.outbound_id, "case_id": out.case_id, "kind": out.kind, "to_addr": out.to,
+                        "subject": out.subject, "body": out.body, "in_reply_to": out.in_reply_to,
+                        "references": out.references, "status": out.status, "attempts": 0, "created_at": now,
+                    }])
+                for req in item.pms_requests:
+                    insert_ignore(conn, t.pms_requests, [req.model_dump()])
+                written.append(item)
+            append_audit(conn, [event for item in written for event in item.audit])
+        return written
+
+    def unmarked_refs(self, mailbox: str) -> list[str]:
+        with self.engine.connect() as conn:
+            query = select(t.messages.c.ref).where(t.messages.c.mailbox == mailbox, t.messages.c.marked.is_(False))
+            return list(conn.execute(query).scalars())
+
+    def set_marked(self, mailbox: str, refs: list[str]) -> None:
+        with self.engine.begin() as conn:
+            for start in range(0, len(refs), 500):
+                chunk = refs[start:start + 500]
+                conn.execute(update(t.messages).where(t.messages.c.mailbox == mailbox, t.messages.c.ref.in_(chunk)).values(marked=True))
+
+    def pending_outbox(self, mailbox: str, limit: int = 500) -> list[OutboundMessage]:
+        query = (
+            select(t.outbox).join(t.cases, t.cases.c.case_id == t.outbox.c.case_id)
+            .where(t.outbox.c.status == "pending", t.cases.c.mailbox == mailbox)
+            .order_by(t.outbox.c.created_at, t.outbox.c.outbound_id).limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings()
+            return [
+                OutboundMessage(outbound_id=r["outbound_id"], case_id=r["case_id"], kind=r["kind"], to=r["to_addr"], subject=r["subject"],
+                                body=r["body"], in_reply_to=r["in_reply_to"], references=r["references"], status="pending")
+                for r in rows
+            ]
+
+    def mark_sent(self, outbound_id: str, now: datetime, audit: AuditEvent) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(update(t.outbox).where(t.outbox.c.outbound_id == outbound_id, t.outbox.c.status == "pending")
+                                .values(status="sent", sent_at=now, attempts=t.outbox.c.attempts + 1)).rowcount
+            if done:
+                append_audit(conn, [audit])
+
+    def audit_events(self) -> Iterator[AuditEvent]:
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(t.audit_events).order_by(t.audit_events.c.seq)).mappings():
+                yield AuditEvent(seq=row["seq"], at=utc(row["at"]), actor=row["actor"], event=row["event"],
+                                 subject=row["subject"], details=row["details"], prev_hash=row["prev_hash"], hash=row["hash"])
+
+    def case_rows(self) -> list[dict]:
+        """Every case with the mailbox ref it came from, oldest first."""
+        query = (
+            select(t.cases, t.messages.c.ref)
+            .join(t.messages, (t.messages.c.mailbox == t.cases.c.mailbox) & (t.messages.c.message_key == t.cases.c.message_key))
+            .order_by(t.cases.c.received_at, t.cases.c.case_id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def quarantine_rows(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(t.quarantine).order_by(t.quarantine.c.id)).mappings()]

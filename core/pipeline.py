@@ -1,0 +1,115 @@
+"""Pure steps of a sweep: from a parsed message, its triage and its reply plan to stored records."""
+
+from datetime import datetime
+
+from core.drafting import ReplyPlan
+from core.ids import case_id as make_case_id
+from core.ids import outbound_id
+from core.parsing import ParseOutcome
+from core.records import StoredItem
+from core.triage.engine import PmsFacts, TriageInput
+from data_contracts.models import (
+    Action,
+    AuditEvent,
+    Case,
+    Intent,
+    OutboundMessage,
+    ParsedMessage,
+    PmsRequest,
+    Prescription,
+    QuarantineRecord,
+    TriageResult,
+)
+
+ACTOR = "rxinbox.sweep"
+
+# Intents whose answer lives in the pharmacy's knowledge base; others are answered from the PMS.
+KB_INTENTS = frozenset({
+    Intent.general_inquiry, Intent.billing, Intent.insurance, Intent.appointment, Intent.complaint,
+    Intent.order_status, Intent.prescription_transfer, Intent.lab_followup,
+})
+
+
+def pms_facts(prescriptions: list[Prescription], known_patient: bool) -> PmsFacts:
+    """What triage may know from the PMS about a sender: drug names and schedules, no identity."""
+    active = [p for p in prescriptions if p.status == "active"]
+    return PmsFacts(
+        known_patient=known_patient,
+        controlled_drugs=tuple(p.drug for p in active if p.controlled_schedule or p.dk_dispensing_group == "A§4"),
+        drugs=tuple(p.drug for p in active),
+        prior_auth_missing=tuple(
+            p.drug for p in active if p.prior_auth_required and p.prior_auth_status in ("missing", "denied")
+        ),
+    )
+
+
+def triage_input(parsed: ParsedMessage, facts: PmsFacts | None, hidden_text: str = "") -> TriageInput:
+    return TriageInput(
+        id=parsed.message_key,
+        sender=parsed.sender,
+        subject=parsed.subject,
+        body=parsed.body_text,
+        quoted=parsed.quoted_text,
+        hidden_text=hidden_text,
+        attachment_names=tuple(a.filename or "" for a in parsed.attachments),
+        auto_generated=parsed.auto_generated,
+        pms=facts,
+    )
+
+
+def kb_query(parsed: ParsedMessage, triage: TriageResult) -> tuple[str, str] | None:
+    """The knowledge-base question for a routine message, or None when the KB is not needed."""
+    if triage.escalate or not triage.needs_reply or triage.intent not in KB_INTENTS:
+        return None
+    return (f"{parsed.subject}\n{parsed.body_text[:600]}", triage.language)
+
+
+def quarantine_item(mailbox: str, ref: str, outcome: ParseOutcome, raw_path: str, now: datetime) -> StoredItem:
+    reason = outcome.reason or "failed its contract"
+    record = QuarantineRecord(
+        mailbox=mailbox, message_key=outcome.message_key, ref=ref, reason=reason, raw_path=raw_path, quarantined_at=now
+    )
+    event = AuditEvent(at=now, actor=ACTOR, event="message.quarantined", subject=outcome.message_key,
+                       details={"mailbox": mailbox, "reason": reason, "content_sha256": outcome.content_sha256})
+    return StoredItem(ref=ref, message_key=outcome.message_key, content_sha256=outcome.content_sha256,
+                      quarantine=record, audit=[event])
+
+
+def _outbound(case: Case, parsed: ParsedMessage, plan: ReplyPlan, sender: str) -> list[OutboundMessage]:
+    if plan.draft is None or not parsed.sender:
+        return []
+    # Only policy-approved routine replies leave automatically; everything else waits in Drafts.
+    kind = "send" if plan.action == Action.auto_send else "draft"
+    references = [*parsed.references, parsed.message_id] if parsed.message_id else list(parsed.references)
+    return [OutboundMessage(
+        outbound_id=outbound_id(case.case_id, kind), case_id=case.case_id, kind=kind,
+        to=parsed.reply_to or parsed.sender, subject=plan.draft.subject, body=plan.draft.body,
+        in_reply_to=parsed.message_id, references=[r for r in references if r],
+    )]
+
+
+def case_item(
+    mailbox: str, ref: str, parsed: ParsedMessage, triage: TriageResult, plan: ReplyPlan,
+    patient_id: str | None, now: datetime, sender: str,
+) -> StoredItem:
+    """The case, its outbox entry, PMS requests and audit events for one processed message."""
+    cid = make_case_id(mailbox, parsed.message_key)
+    case = Case(
+        case_id=cid, mailbox=mailbox, message_key=parsed.message_key, sender=parsed.sender, subject=parsed.subject,
+        received_at=parsed.date, triage=triage, action=plan.action, action_reason=plan.action_reason,
+        outcome=plan.outcome, patient_id=patient_id, draft=plan.draft, created_at=now,
+    )
+    requests = [r.model_copy(update={"case_id": cid}) for r in plan.pms_requests]
+    details = {
+        "mailbox": mailbox, "intent": triage.intent.value, "escalate": triage.escalate,
+        "reasons": [r.value for r in triage.reasons], "priority": triage.priority.value,
+        "rule_ids": sorted({e.rule_id for e in triage.evidence}), "model_version": triage.model_version,
+        "action": plan.action.value, "action_reason": plan.action_reason, "outcome": plan.outcome,
+        "template_id": plan.draft.template_id if plan.draft else None,
+        "sources": [f"{s.kind}:{s.ref}" for s in plan.draft.sources] if plan.draft else [],
+    }
+    audit = [AuditEvent(at=now, actor=ACTOR, event="case.created", subject=cid, details=details)]
+    audit += [AuditEvent(at=now, actor=ACTOR, event=f"pms.{r.kind}_requested", subject=r.request_id,
+                         details={"case_id": cid, "prescription_id": r.prescription_id}) for r in requests]
+    return StoredItem(ref=ref, message_key=parsed.message_key, content_sha256=parsed.content_sha256, case=case,
+                      outbound=_outbound(case, parsed, plan, sender), pms_requests=requests, audit=audit)

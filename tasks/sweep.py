@@ -1,0 +1,154 @@
+"""Prefect tasks of the mailbox sweep; each call handles a whole batch, not one message."""
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from connectors.mailbox import Mailbox
+from connectors.store import append_audit
+from core import pipeline
+from core.parsing import parse_many
+from data_contracts.models import Action, AuditEvent, InboundMessage, SweepParams, SweepSummary
+from rxinbox import clock
+from tasks.context import open_mailbox, sweep_context
+from tasks.replies import plan_replies
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Listing:
+    """What the mailbox holds now, split into new refs and refs already handled."""
+
+    seen: int
+    new_refs: list[str]
+    known: int
+
+
+@dataclass
+class Batch:
+    """A processed batch waiting to be committed."""
+
+    items: list[pipeline.StoredItem] = field(default_factory=list)
+    raw_by_key: dict[str, bytes] = field(default_factory=dict)
+    duplicates: int = 0
+
+
+def mailbox_for(params: SweepParams) -> Mailbox:
+    return open_mailbox(sweep_context().settings, params.source, params.mailbox)
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+def reconcile_marks(params: SweepParams) -> int:
+    """Mark in the mailbox what a crashed sweep committed but did not get to mark."""
+    ctx, mailbox = sweep_context(), mailbox_for(params)
+    refs = ctx.store.unmarked_refs(mailbox.name)
+    if refs:
+        mailbox.mark_processed(refs)
+        ctx.store.set_marked(mailbox.name, refs)
+    return len(refs)
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+def list_new(params: SweepParams) -> Listing:
+    """List the mailbox and drop refs that are already recorded as processed or quarantined."""
+    ctx, mailbox = sweep_context(), mailbox_for(params)
+    refs = mailbox.list_refs()
+    known = ctx.store.known_refs(mailbox.name, refs)
+    new_refs = [r for r in refs if r not in known]
+    if params.limit:
+        new_refs = new_refs[: params.limit]
+    return Listing(seen=len(refs), new_refs=new_refs, known=len(known))
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+def fetch(params: SweepParams, refs: list[str]) -> list[InboundMessage]:
+    """Fetch raw messages for a batch of refs."""
+    return list(mailbox_for(params).fetch(refs))
+
+
+@task(cache_policy=NO_CACHE)
+def process(params: SweepParams, inbound: list[InboundMessage]) -> Batch:
+    """Parse, de-duplicate, triage and plan replies for a batch (no writes)."""
+    ctx = sweep_context()
+    mailbox_name = params.mailbox or ctx.settings.mailbox_name
+    now = clock.now()
+    outcomes = parse_many([m.raw for m in inbound])
+    known = ctx.store.known_keys(mailbox_name, [o.message_key for o in outcomes])
+    batch, fresh, taken = Batch(), [], set(known)
+    for message, outcome in zip(inbound, outcomes):
+        if outcome.message_key in taken:
+            batch.duplicates += 1
+            continue
+        taken.add(outcome.message_key)
+        if outcome.message is None:
+            batch.raw_by_key[outcome.message_key] = message.raw
+            raw_path = str(quarantine_path(ctx.settings.quarantine_dir, outcome.content_sha256))
+            batch.items.append(pipeline.quarantine_item(mailbox_name, message.ref, outcome, raw_path, now))
+        else:
+            fresh.append((message.ref, outcome.message))
+    batch.items.extend(plan_replies(ctx, mailbox_name, fresh, now))
+    return batch
+
+
+def quarantine_path(directory: Path, content_sha256: str) -> Path:
+    return directory / f"{content_sha256}.eml"
+
+
+@task(retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def commit(params: SweepParams, batch: Batch) -> list[pipeline.StoredItem]:
+    """Store quarantined raw mail, then write cases, outbox, PMS requests and audit in one transaction."""
+    ctx = sweep_context()
+    for item in batch.items:
+        if item.quarantine is not None:
+            write_once(Path(item.quarantine.raw_path), batch.raw_by_key[item.message_key])
+    return ctx.store.commit(params.mailbox or ctx.settings.mailbox_name, batch.items, clock.now())
+
+
+def write_once(path: Path, data: bytes) -> None:
+    """Content-addressed, atomic: a replay rewrites the same bytes or finds them there."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+def mark(params: SweepParams, refs: list[str]) -> None:
+    """Tell the mailbox the batch is handled, then record that it was told."""
+    ctx, mailbox = sweep_context(), mailbox_for(params)
+    mailbox.mark_processed(refs)
+    ctx.store.set_marked(mailbox.name, refs)
+
+
+def summarise(listing: Listing, batches: list[tuple[Batch, list[pipeline.StoredItem]]]) -> SweepSummary:
+    summary = SweepSummary(seen=listing.seen, skipped_duplicates=listing.known)
+    for batch, written in batches:
+        summary.skipped_duplicates += batch.duplicates + (len(batch.items) - len(written))
+        for item in written:
+            if item.quarantine is not None:
+                summary.quarantined += 1
+                continue
+            summary.processed += 1
+            action = item.case.action if item.case else None
+            summary.escalated += action == Action.escalate
+            summary.drafted += action == Action.draft_for_approval
+            summary.auto_sent += action == Action.auto_send
+            summary.closed += action == Action.close_without_reply
+    return summary
+
+
+@task(retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def record_sweep(params: SweepParams, event: str, details: dict) -> None:
+    """Write the sweep's own start/finish event to the audit chain."""
+    ctx = sweep_context()
+    mailbox = params.mailbox or ctx.settings.mailbox_name
+    audit = AuditEvent(at=clock.now(), actor=pipeline.ACTOR, event=event, subject=f"mailbox:{mailbox}", details=details)
+    with ctx.engine.begin() as conn:
+        append_audit(conn, [audit])
