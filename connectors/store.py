@@ -68,6 +68,7 @@ def case_row(case: Case) -> dict:
         "action": case.action.value, "action_reason": case.action_reason, "outcome": case.outcome,
         "patient_id": case.patient_id,
         "draft": case.draft.model_dump(mode="json") if case.draft else None,
+        "summary": case.summary,
         "status": "open", "created_at": case.created_at,
     }
 

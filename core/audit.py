@@ -28,7 +28,7 @@ def canonical(event: AuditEvent) -> bytes:
 
 def seal(event: AuditEvent, seq: int, prev_hash: str) -> AuditEvent:
     """Link an event after prev_hash at position seq and compute its hash."""
-    linked = event.model_copy(update={"seq": seq, "prev_hash": prev_hash, "hash": None})
+    linked = event.model_copy(update={"seq": seq, "prev_hash": prev_hash, "hash": None, "at": utc(event.at).astimezone(timezone.utc)})
     linked.hash = hashlib.sha256(canonical(linked)).hexdigest()
     return linked
 

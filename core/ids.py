@@ -3,9 +3,6 @@
 import hashlib
 import re
 
-_WS = re.compile(rb"\s+")
-
-
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -28,7 +25,7 @@ def body_fingerprint(raw: bytes, sender: str | None, date: str | None, subject: 
     digest = hashlib.sha256()
     for part in ((sender or "").lower(), (date or "").strip(), (subject or "").strip()):
         digest.update(part.encode("utf-8", "replace") + b"\x00")
-    digest.update(_WS.sub(b" ", body).strip())
+    digest.update(b" ".join(body.split()))
     return digest.hexdigest()
 
 

@@ -43,14 +43,14 @@ def pms_facts(prescriptions: list[Prescription], known_patient: bool) -> PmsFact
     )
 
 
-def triage_input(parsed: ParsedMessage, facts: PmsFacts | None, hidden_text: str = "") -> TriageInput:
+def triage_input(parsed: ParsedMessage, facts: PmsFacts | None) -> TriageInput:
     return TriageInput(
         id=parsed.message_key,
         sender=parsed.sender,
         subject=parsed.subject,
         body=parsed.body_text,
         quoted=parsed.quoted_text,
-        hidden_text=hidden_text,
+        hidden_text=parsed.hidden_text,
         attachment_names=tuple(a.filename or "" for a in parsed.attachments),
         auto_generated=parsed.auto_generated,
         pms=facts,
@@ -58,8 +58,11 @@ def triage_input(parsed: ParsedMessage, facts: PmsFacts | None, hidden_text: str
 
 
 def kb_query(parsed: ParsedMessage, triage: TriageResult) -> tuple[str, str] | None:
-    """The knowledge-base question for a routine message, or None when the KB is not needed."""
-    if triage.escalate or not triage.needs_reply or triage.intent not in KB_INTENTS:
+    """The knowledge-base question for a message, or None when the KB is not needed.
+
+    Escalated mail gets passages too: they go into the pharmacist's summary, never into a reply.
+    """
+    if not triage.needs_reply or (triage.intent not in KB_INTENTS and not triage.escalate):
         return None
     return (f"{parsed.subject}\n{parsed.body_text[:600]}", triage.language)
 
@@ -75,11 +78,12 @@ def quarantine_item(mailbox: str, ref: str, outcome: ParseOutcome, raw_path: str
                       quarantine=record, audit=[event])
 
 
-def _outbound(case: Case, parsed: ParsedMessage, plan: ReplyPlan, sender: str) -> list[OutboundMessage]:
+def _outbound(case: Case, parsed: ParsedMessage, plan: ReplyPlan) -> list[OutboundMessage]:
     if plan.draft is None or not parsed.sender:
         return []
     # Only policy-approved routine replies leave automatically; everything else waits in Drafts.
-    kind = "send" if plan.action == Action.auto_send else "draft"
+    auto = plan.action == Action.auto_send or (plan.action == Action.escalate and plan.acknowledgement_auto_send)
+    kind = "send" if auto else "draft"
     references = [*parsed.references, parsed.message_id] if parsed.message_id else list(parsed.references)
     return [OutboundMessage(
         outbound_id=outbound_id(case.case_id, kind), case_id=case.case_id, kind=kind,
@@ -88,16 +92,15 @@ def _outbound(case: Case, parsed: ParsedMessage, plan: ReplyPlan, sender: str) -
     )]
 
 
-def case_item(
-    mailbox: str, ref: str, parsed: ParsedMessage, triage: TriageResult, plan: ReplyPlan,
-    patient_id: str | None, now: datetime, sender: str,
-) -> StoredItem:
+def case_item(mailbox: str, ref: str, parsed: ParsedMessage, triage: TriageResult, plan: ReplyPlan,
+              now: datetime) -> StoredItem:
     """The case, its outbox entry, PMS requests and audit events for one processed message."""
     cid = make_case_id(mailbox, parsed.message_key)
     case = Case(
         case_id=cid, mailbox=mailbox, message_key=parsed.message_key, sender=parsed.sender, subject=parsed.subject,
         received_at=parsed.date, triage=triage, action=plan.action, action_reason=plan.action_reason,
-        outcome=plan.outcome, patient_id=patient_id, draft=plan.draft, created_at=now,
+        outcome=plan.outcome, patient_id=plan.patient_id, draft=plan.draft,
+        summary=plan.summary.model_dump(mode="json") if plan.summary else None, created_at=now,
     )
     requests = [r.model_copy(update={"case_id": cid}) for r in plan.pms_requests]
     details = {
@@ -112,4 +115,4 @@ def case_item(
     audit += [AuditEvent(at=now, actor=ACTOR, event=f"pms.{r.kind}_requested", subject=r.request_id,
                          details={"case_id": cid, "prescription_id": r.prescription_id}) for r in requests]
     return StoredItem(ref=ref, message_key=parsed.message_key, content_sha256=parsed.content_sha256, case=case,
-                      outbound=_outbound(case, parsed, plan, sender), pms_requests=requests, audit=audit)
+                      outbound=_outbound(case, parsed, plan), pms_requests=requests, audit=audit)

@@ -103,6 +103,7 @@ class ParsedMessage(Contract):
     quoted_text: str = Field(default="", description="Earlier messages quoted or forwarded below it.")
     signature: str = ""
     html_only: bool = False
+    hidden_text: str = Field(default="", description="Text hidden by HTML styling; scanned for injected instructions.")
     charset_repaired: bool = Field(default=False, description="Declared charset was wrong; text was re-detected.")
     attachments: list[Attachment] = Field(default_factory=list)
     auto_generated: str | None = Field(
@@ -208,6 +209,7 @@ class Case(Contract):
     outcome: str | None = None
     patient_id: str | None = None
     draft: Draft | None = None
+    summary: dict | None = Field(default=None, description="Pharmacist summary of an escalated case (PHI).")
     created_at: datetime
 
 

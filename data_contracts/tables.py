@@ -109,6 +109,7 @@ cases = Table(
     Column("outcome", String(60)),
     Column("patient_id", String(64), index=True),
     Column("draft", EncryptedJSON),
+    Column("summary", EncryptedJSON),
     Column("status", String(20), nullable=False, default="open"),
     Column("created_at", TS, nullable=False),
     UniqueConstraint("mailbox", "message_key", name="uq_cases_mailbox_key"),

@@ -6,6 +6,7 @@ from rxinbox.settings import get_settings
 
 
 def now() -> datetime:
-    """Timezone-aware current time; RXINBOX_NOW pins it so tests and replays are deterministic."""
+    """Current time in UTC; RXINBOX_NOW pins it so tests and replays are deterministic."""
     fixed = get_settings().now
-    return fixed if fixed is not None else datetime.now(timezone.utc)
+    # Always UTC: SQLite drops offsets, so a stored local time would come back shifted.
+    return fixed.astimezone(timezone.utc) if fixed is not None else datetime.now(timezone.utc)

@@ -21,12 +21,17 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None, description="Fernet key for PHI at rest; generated into home/secret.key when unset."
     )
+    mailboxes_file: Path | None = Field(default=None, description="mailboxes.yaml; default home/mailboxes.yaml.")
     mailbox_name: str = Field(default="local", description="Logical name of the swept mailbox (idempotency key).")
     pharmacy_name: str = "Søndergade Apotek"
     pharmacy_email: str = "apotek@soendergade-apotek.example"
     batch_size: int = Field(default=250, ge=1, le=5000, description="Messages per task call in a sweep.")
     auto_send: bool = Field(default=False, description="Master switch; the send policy decides per intent.")
     log_level: str = "INFO"
+    model_cache: Path | None = Field(
+        default=None, description="Where trained triage models are kept; default home/models. Models are "
+        "versioned by training data, so installations (and test runs) can share one cache."
+    )
 
     @field_validator("home", mode="after")
     @classmethod
@@ -62,7 +67,7 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.home / "models"
+        return self.model_cache or self.home / "models"
 
     @property
     def key_file(self) -> Path:

@@ -1,11 +1,13 @@
 """Batch glue between the PMS, triage, the knowledge base and the reply planner (no writes)."""
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from core import pipeline
-from core.drafting import ReplyContext
-from data_contracts.models import ParsedMessage, Passage
+from connectors.llm import polish
+from core.drafting import ReplyContext, ReplyPlan
+from data_contracts.models import Action, AuditEvent, ParsedMessage, Passage
 from tasks.context import SweepContext
 
 log = logging.getLogger(__name__)
@@ -50,11 +52,24 @@ def plan_replies(
             now=now,
         )
         plan = ctx.drafter.plan(reply)
-        items.append(pipeline.case_item(
-            mailbox, ref, message, triage, plan, patient.patient_id if patient else None, now,
-            ctx.settings.pharmacy_email,
-        ))
+        plan, rejection = polish_plan(ctx, plan, message, found)
+        item = pipeline.case_item(mailbox, ref, message, triage, plan, now)
+        if rejection:
+            item.audit.append(AuditEvent(at=now, actor=pipeline.ACTOR, event="draft.llm_rejected", subject=reply.case_id,
+                                         details={"template_id": plan.draft.template_id, "reason": rejection}))
+        items.append(item)
     return items
+
+
+def polish_plan(ctx: SweepContext, plan: ReplyPlan, message: ParsedMessage,
+                passages: list[Passage]) -> tuple[ReplyPlan, str | None]:
+    """Let the optional LLM reword a routine draft; a rewrite with any unsupported fact is discarded."""
+    if ctx.chat_model is None or plan.draft is None or plan.action == Action.escalate:
+        return plan, None
+    draft = plan.draft
+    result = polish(draft, draft.facts, passages, message.body_text, ctx.chat_model,
+                    template_text=ctx.drafter.renderer.template_sources(draft.template_id, draft.language))
+    return replace(plan, draft=result.draft), result.rejection
 
 
 def retrieve(ctx: SweepContext, queries: list[tuple[str, str] | None]) -> list[list[Passage]]:

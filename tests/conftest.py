@@ -8,6 +8,8 @@ from pathlib import Path
 _PREFECT_HOME = tempfile.mkdtemp(prefix="rxinbox-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ.setdefault("RXINBOX_HOME", tempfile.mkdtemp(prefix="rxinbox-home-"))
+# Models are versioned by their training data: one trained copy serves every test's fresh home.
+os.environ.setdefault("RXINBOX_MODEL_CACHE", os.path.join(tempfile.gettempdir(), "rxinbox-test-models"))
 
 import pytest  # noqa: E402
 

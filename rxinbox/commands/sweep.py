@@ -30,13 +30,14 @@ def summary_table(summary: SweepSummary) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command("sweep")
     def sweep_command(
-        source: Path = typer.Option(..., "--source", exists=True, file_okay=False, help="Folder of .eml files or a Maildir."),
-        mailbox: str = typer.Option(None, "--mailbox", help="Mailbox name (idempotency scope); default from settings."),
+        source: Path = typer.Option(None, "--source", exists=True, file_okay=False, help="Folder of .eml files or a Maildir."),
+        mailbox: str = typer.Option(None, "--mailbox", help="A mailbox named in mailboxes.yaml, or the name for --source."),
         batch_size: int = typer.Option(None, "--batch-size", min=1, max=5000, help="Messages per task call."),
         as_json: bool = typer.Option(False, "--json", help="Print the counts as one JSON object on the last line."),
     ) -> None:
-        """Sweep a mailbox folder once. Example: rxinbox sweep --source ./mail --json"""
-        summary = run_sweep(SweepParams(source=str(source), mailbox=mailbox, batch_size=batch_size))
+        """Sweep a mailbox once. Example: rxinbox sweep --source ./mail --json  (or: rxinbox sweep --mailbox apotek-inbox)"""
+        params = SweepParams(source=str(source) if source else None, mailbox=mailbox, batch_size=batch_size)
+        summary = run_sweep(params)
         if as_json:
             typer.echo(json.dumps({k: getattr(summary, k) for k in JSON_KEYS}))
         else:

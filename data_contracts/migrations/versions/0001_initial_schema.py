@@ -61,6 +61,7 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=60), nullable=True),
     sa.Column('patient_id', sa.String(length=64), nullable=True),
     sa.Column('draft', sa.Text(), nullable=True),
+    sa.Column('summary', sa.Text(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('case_id'),

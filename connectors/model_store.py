@@ -1,0 +1,88 @@
+"""The trained triage model as a versioned artefact: RXINBOX_HOME/models/triage-<version>.joblib."""
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import joblib
+import sklearn
+
+from core.triage.classifier import PIPELINE_CONFIG, IntentModel, train
+from core.triage.dataset import DATASET_DIR, TriageRow, is_held_out, read_rows
+
+log = logging.getLogger(__name__)
+PREFIX = "triage-"
+
+
+def training_rows(directory: Path = DATASET_DIR, extra: Sequence[Path] = ()) -> list[TriageRow]:
+    """The training split of the labelled set (never the held-out rows), plus extra row files."""
+    rows = [r for r in read_rows(sorted(directory.glob("messages_*.jsonl"))) if not is_held_out(r.id)]
+    return rows + read_rows(extra)
+
+
+def model_version(rows: Sequence[TriageRow], config: dict = PIPELINE_CONFIG) -> str:
+    """Hash of the training data, the pipeline config and the scikit-learn version."""
+    digest = hashlib.sha256()
+    for row in sorted(rows, key=lambda r: r.id):
+        digest.update(row.model_dump_json(by_alias=True).encode("utf-8") + b"\n")
+    digest.update(json.dumps(config, sort_keys=True).encode("utf-8"))
+    digest.update(sklearn.__version__.encode("ascii"))
+    return digest.hexdigest()[:16]
+
+
+def model_path(models_dir: Path, version: str) -> Path:
+    return models_dir / f"{PREFIX}{version}.joblib"
+
+
+def save(model: IntentModel, path: Path) -> Path:
+    """Write atomically, so a crash never leaves half a model behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(handle)
+    try:
+        joblib.dump(model, tmp, compress=3)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load(path: Path) -> IntentModel:
+    model = joblib.load(path)
+    if not isinstance(model, IntentModel):
+        raise ValueError(f"{path} is not a triage model artefact")
+    if model.sklearn_version != sklearn.__version__:
+        raise ValueError(f"{path} was trained with scikit-learn {model.sklearn_version}, "
+                         f"this is {sklearn.__version__}: run `rxinbox train`")
+    return model
+
+
+def train_and_save(models_dir: Path, rows: Sequence[TriageRow] | None = None) -> tuple[IntentModel, Path]:
+    """Train on the training split and store the artefact under its version."""
+    rows = list(rows) if rows is not None else training_rows()
+    version = model_version(rows)
+    model = train(rows, version)
+    return model, save(model, model_path(models_dir, version))
+
+
+def load_or_train(models_dir: Path) -> IntentModel:
+    """The model for the current training data: loaded when cached, else trained (offline) and cached."""
+    rows = training_rows()
+    if not rows:
+        cached = sorted(models_dir.glob(f"{PREFIX}*.joblib"), key=lambda p: p.stat().st_mtime)
+        if not cached:
+            raise FileNotFoundError(f"no labelled data in {DATASET_DIR} and no model in {models_dir}")
+        return load(cached[-1])
+    path = model_path(models_dir, model_version(rows))
+    if path.exists():
+        try:
+            return load(path)
+        except Exception:  # a corrupt or foreign artefact is rebuilt, never trusted
+            log.warning("model artefact %s unusable; retraining", path.name)
+    log.info("no cached triage model %s; training", path.name)
+    return train_and_save(models_dir, rows)[0]

@@ -1,0 +1,1 @@
+"""Triage: bilingual intent classification with escalation rules as data (rules over model)."""

@@ -1,0 +1,279 @@
+"""Lexicon matching: inflections, one-typo tolerance, æøå folding and negation cues with a window."""
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from core.triage.normalise import Folded, danish_variants, fold, fold_with_offsets
+from policy_rules.lexicon_schema import Lexicon
+
+# Inflection endings per language; a term matches a word that is the term plus one of these.
+SUFFIXES = {
+    "en": frozenset({"s", "es", "ed", "d", "ing", "'s", "ly"}),
+    "da": frozenset({"e", "en", "er", "erne", "et", "ene", "ets", "ens", "es", "s", "r", "re", "rne", "ne", "n",
+                     "t", "te", "de", "ede", "ende", "ning"}),
+    "any": frozenset({"s", "'s", "en", "er", "et", "ens", "ets", "erne"}),
+}
+MAX_SUFFIX = 4
+FUZZY_MIN_TOKEN = 6
+COMPOUND_MIN_PREFIX = 3
+_TOKEN = re.compile(r"([^\W_]+(?:'[^\W_]+)*)|([.!?;,\n\r\u2022|])")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+    start: int
+    end: int
+    clause: int    # negation scope: ends at punctuation and at 'but', 'men', 'except' ...
+    sentence: int  # phrase scope: ends at punctuation only
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One term of a lexicon, as folded words ('*' stands for any one word)."""
+
+    lexicon: str
+    group: str
+    term: str
+    words: tuple[str, ...]
+    role: str = "term"  # term | exclude | cue:before | cue:after | cue:resolved | cue:pseudo
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    lexicon: str
+    group: str
+    term: str
+    start: int
+    end: int
+    first: int
+    last: int
+    clause: int
+    negated: bool = False
+    fuzzy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """Every lexicon match in one text, with the folded text for offsets back to the original."""
+
+    folded: Folded
+    tokens: tuple[Token, ...]
+    matches: dict[str, tuple[Match, ...]]
+    questions: frozenset[int] = frozenset()  # sentences that end in '?' or open with a question word
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance ≤ 1 (substitution, insertion, deletion or adjacent swap)."""
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    if la == lb:
+        diff = [i for i in range(la) if a[i] != b[i]]
+        if len(diff) <= 1:
+            return True
+        i, j = diff[0], diff[-1]
+        return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    if la > lb:
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1:]
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+class LexiconSet:
+    """All lexicons compiled into one word index, so a text is scanned once for every lexicon."""
+
+    def __init__(self, lexicons: list[Lexicon]) -> None:
+        self.lexicons = {lex.id: lex for lex in lexicons}
+        self.negation = next((lex for lex in lexicons if lex.kind == "negation"), None)
+        self.starters = next((lex.id for lex in lexicons if lex.kind == "question_starters"), None)
+        self._suffixes: dict[str, set[str]] = defaultdict(set)
+        self._fuzzy_words: set[str] = set()
+        self._compounds: dict[str, set[str]] = defaultdict(set)
+        self._by_first: dict[str, list[Entry]] = defaultdict(list)
+        self._no_fuzzy: set[str] = set()
+        self._terminators: set[str] = set()
+        self._cache: dict[str, tuple[tuple[str, bool], ...]] = {}
+        for lex in lexicons:
+            self._add_lexicon(lex)
+        self._fuzzy_index: dict[str, list[str]] = defaultdict(list)
+        for word in self._fuzzy_words:
+            for key in _deletes(word) | {word}:
+                self._fuzzy_index[key].append(word)
+        heads = sorted(self._compounds, key=len, reverse=True)
+        # A compound head needs a real word in front ('april' is no '-pril' medicine).
+        self._compound_re = re.compile(
+            f"[^\\W_]{{{COMPOUND_MIN_PREFIX},}}?({'|'.join(map(re.escape, heads))})([a-z']{{0,4}})") if heads else None
+
+    def _add_lexicon(self, lex: Lexicon) -> None:
+        for group in lex.groups:
+            role = "term"
+            if lex.kind == "negation":
+                if group.name == "terminators":
+                    self._terminators.update(fold(t) for t in group.terms)
+                    continue
+                role = f"cue:{group.name}"
+            fuzzy = lex.fuzzy if group.fuzzy is None else group.fuzzy
+            min_length = lex.fuzzy_min_length if fuzzy and role == "term" else 0
+            for term in group.terms:
+                self._add_term(lex.id, group.name, term, group.lang, min_length, role)
+        for phrase in lex.exclude:
+            self._add_term(lex.id, "exclude", phrase, "any", 0, "exclude")
+        self._no_fuzzy.update(fold(w) for w in lex.look_alikes)
+
+    def _add_term(self, lexicon: str, group: str, term: str, lang: str, fuzzy_min: int, role: str) -> None:
+        """Index a term; fuzzy_min is the shortest word a typo is forgiven in (0: never)."""
+        folded = fold(term)
+        spellings = danish_variants(folded) if any(c in term.lower() for c in "æøå") else {folded}
+        for spelling in spellings:
+            words = tuple(w for w in re.split(r"[\s\-/]+", spelling) if w)
+            if not words:
+                continue
+            for index, word in enumerate(words):
+                if word == "*":
+                    continue
+                if index == 0 and word.startswith("*"):
+                    self._compounds[word[1:]].update(SUFFIXES[lang])
+                    continue
+                self._suffixes[word].update(SUFFIXES[lang])
+                if fuzzy_min and len(word) >= fuzzy_min and word.isalpha():
+                    self._fuzzy_words.add(word)
+            first = words[0][1:] if words[0].startswith("*") else words[0]
+            self._by_first[first].append(Entry(lexicon, group, term, words, role))
+
+    def analyse(self, token: str) -> tuple[tuple[str, bool], ...]:
+        """The index words a token can stand for, each with whether a typo was forgiven (cached)."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            return cached
+        found: dict[str, bool] = {}
+        suffixes = self._suffixes
+        if token in suffixes:
+            found[token] = False
+        stems = [(token, "")]
+        for k in range(1, min(MAX_SUFFIX, len(token) - 3) + 1):
+            stem, ending = token[:-k], token[-k:]
+            stems.append((stem, ending))
+            if ending in suffixes.get(stem, ()):
+                found[stem] = False
+        for stem, ending, base in ((token[:-3] + "y", "s", "ies"), (token[:-3] + "y", "d", "ied"),
+                                   (token[:-3] + "e", "ing", "ing")):
+            if token.endswith(base) and len(stem) > 3 and ending in suffixes.get(stem, ()):
+                found[stem] = False
+        if self._compound_re is not None:
+            match = self._compound_re.fullmatch(token)
+            if match and (not match.group(2) or match.group(2) in self._compounds[match.group(1)]):
+                found[match.group(1)] = False
+        if not found and len(token) >= FUZZY_MIN_TOKEN and token not in self._no_fuzzy and token.isalpha():
+            for stem, ending in stems:
+                if len(stem) < FUZZY_MIN_TOKEN:
+                    break
+                for key in _deletes(stem) | {stem}:
+                    for word in self._fuzzy_index.get(key, ()):
+                        if word[0] == stem[0] and within_one_edit(stem, word) and (
+                                not ending or ending in suffixes[word]):
+                            found[word] = True
+        result = tuple(found.items())
+        if len(self._cache) < 200_000:
+            self._cache[token] = result
+        return result
+
+    def tokenise(self, text: str) -> tuple[tuple[Token, ...], set[int]]:
+        """Words with folded offsets, clause and sentence numbers; and the sentences ending in '?'."""
+        tokens: list[Token] = []
+        asked: set[int] = set()
+        clause = sentence = 0
+        terminators = self._terminators
+        for m in _TOKEN.finditer(text):
+            word = m.group(1)
+            if word is None:
+                if m.group(2) == "?":
+                    asked.add(sentence)
+                clause += 1
+                if m.group(2) != ",":  # a comma ends a clause (negation scope), not a sentence
+                    sentence += 1
+                continue
+            if word in terminators:
+                clause += 1
+            tokens.append(Token(word, m.start(), m.end(), clause, sentence))
+        return tuple(tokens), asked
+
+    def scan(self, text: str) -> Scan:
+        """Match every lexicon against one text."""
+        folded = fold_with_offsets(text)
+        tokens, asked = self.tokenise(folded.text)
+        if not tokens:
+            return Scan(folded, tokens, {})
+        forms = [self.analyse(t.text) for t in tokens]
+        words_at = [{w for w, _ in f} for f in forms] + [set()]
+        raw: list[tuple[Entry, int, int, bool]] = []
+        for i, token_forms in enumerate(forms):
+            following = words_at[i + 1]
+            for word, fuzzy in token_forms:
+                for entry in self._by_first.get(word, ()):
+                    words = entry.words
+                    if len(words) == 1:
+                        raw.append((entry, i, i, fuzzy))
+                    elif (words[1] == "*" or words[1] in following) and (
+                            last := self._phrase_end(entry, i, tokens, forms)) is not None:
+                        raw.append((entry, i, last, fuzzy))
+        matches = self._resolve(raw, tokens)
+        if self.starters is not None:
+            asked |= {tokens[m.first].sentence for m in matches.get(self.starters, ())
+                      if m.group == "anywhere" or m.first == 0
+                      or tokens[m.first - 1].sentence != tokens[m.first].sentence}
+        return Scan(folded, tokens, matches, frozenset(asked))
+
+    def _phrase_end(self, entry: Entry, i: int, tokens: tuple[Token, ...], forms: list) -> int | None:
+        words = entry.words
+        last = i + len(words) - 1
+        if last >= len(tokens) or tokens[last].sentence != tokens[i].sentence:
+            return None
+        for k in range(1, len(words)):
+            if words[k] != "*" and not any(w == words[k] for w, _ in forms[i + k]):
+                return None
+        return last
+
+    def _resolve(self, raw: list, tokens: tuple[Token, ...]) -> dict[str, tuple[Match, ...]]:
+        """Drop excluded and pseudo-negated matches, then mark negated ones."""
+        excluded: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        pseudo: list[tuple[int, int]] = []
+        cues: list[tuple[str, int, int]] = []
+        terms: list[tuple[Entry, int, int, bool]] = []
+        for entry, first, last, fuzzy in raw:
+            if entry.role == "term":
+                terms.append((entry, first, last, fuzzy))
+            elif entry.role == "exclude":
+                excluded[entry.lexicon].append((first, last))
+            elif entry.role == "cue:pseudo":
+                pseudo.append((first, last))
+            else:
+                cues.append((entry.role, first, last))
+        # A cue inside a pseudo-negation ('not sure') or a negatable term ('not feeling well') is no cue.
+        covered = pseudo + [(f, l) for e, f, l, _ in terms if self.lexicons[e.lexicon].negatable]
+        cues = [c for c in cues if not any(f <= c[1] and c[2] <= l for f, l in covered)]
+        before = self.negation.window_before if self.negation else 0
+        after = self.negation.window_after if self.negation else 0
+        resolved = self.negation.window_resolved if self.negation else 0
+        result: dict[str, list[Match]] = defaultdict(list)
+        for entry, first, last, fuzzy in terms:
+            if any(f <= last and first <= l for f, l in excluded.get(entry.lexicon, ())):
+                continue
+            clause = tokens[first].clause
+            negated = self.lexicons[entry.lexicon].negatable and any(
+                tokens[cf].clause == clause and (
+                    (role == "cue:before" and cl < first and first - cl <= before)
+                    or (role == "cue:after" and cf > last and cf - last <= after)
+                    or (role == "cue:resolved" and cf > last and cf - last <= resolved))
+                for role, cf, cl in cues)
+            result[entry.lexicon].append(Match(
+                entry.lexicon, entry.group, entry.term, tokens[first].start, tokens[last].end,
+                first, last, clause, negated, fuzzy))
+        return {name: tuple(matches) for name, matches in result.items()}

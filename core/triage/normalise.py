@@ -1,0 +1,97 @@
+"""Text folding for matching: case, æøå → ae/oe/aa, diacritics, with a map back to original offsets."""
+
+import unicodedata
+from dataclasses import dataclass
+
+# Danish letters have no decomposition (ø) or decompose to a ring (å); fold them the way people type
+# them without a Danish keyboard, before diacritics are stripped.
+_SPECIAL = {
+    "æ": "ae", "ø": "oe", "å": "aa", "ß": "ss", "œ": "oe", "ð": "d", "þ": "th", "ł": "l", "ı": "i",
+    "\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'",
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u00ad": "",
+    "\u200b": "", "\u200c": "", "\u200d": "", "\ufeff": "",
+}
+_CHAR_CACHE: dict[str, str] = {}
+DROPPED_LETTER_MIN = 6
+
+
+def fold_char(char: str) -> str:
+    """One character folded: lower case, Danish letters spelled out, diacritics removed."""
+    folded = _CHAR_CACHE.get(char)
+    if folded is not None:
+        return folded
+    lower = char.lower()
+    parts = []
+    for ch in lower:
+        ch = _SPECIAL.get(ch, ch)
+        if len(ch) == 1 and not ch.isascii():
+            ch = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+            ch = "".join(_SPECIAL.get(c, c) for c in ch.lower())
+        parts.append(ch)
+    folded = "".join(parts)
+    if len(_CHAR_CACHE) < 65536:
+        _CHAR_CACHE[char] = folded
+    return folded
+
+
+def fold(text: str) -> str:
+    """The folded text, for classifier input and lexicon terms (no offsets kept)."""
+    if text.isascii():
+        return text.lower().replace("`", "'")
+    return "".join([fold_char(c) for c in text])
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """Folded text plus, when lengths differ, the original index of every folded character."""
+
+    original: str
+    text: str
+    offsets: tuple[int, ...] | None = None
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original [start, end) of a folded span."""
+        if self.offsets is None:
+            return start, end
+        if start >= len(self.offsets):
+            return len(self.original), len(self.original)
+        first = self.offsets[start]
+        last = self.offsets[end - 1] + 1 if end > start else first
+        return first, last
+
+    def original_text(self, start: int, end: int) -> str:
+        """The original text behind a folded span (what evidence shows to a pharmacist)."""
+        first, last = self.span(start, end)
+        return self.original[first:last]
+
+
+def fold_with_offsets(text: str) -> Folded:
+    """Fold text and keep the way back to the original characters, for evidence spans."""
+    if text.isascii():
+        return Folded(text, text.lower().replace("`", "'"))
+    out: list[str] = []
+    offsets: list[int] = []
+    same_length = True
+    for index, char in enumerate(text):
+        folded = fold_char(char)
+        if len(folded) != 1:
+            same_length = False
+        out.append(folded)
+        offsets.extend([index] * len(folded))
+    return Folded(text, "".join(out), None if same_length else tuple(offsets))
+
+
+def _word_variants(word: str) -> set[str]:
+    variants = {word}
+    for pair, single in (("ae", "a"), ("oe", "o"), ("aa", "a")):
+        variants |= {v.replace(pair, single) for v in variants if pair in v}
+    # A dropped letter makes short words collide with others ('øm' → 'om', 'hævet' → 'havet').
+    return {v for v in variants if v == word or len(v) >= DROPPED_LETTER_MIN}
+
+
+def danish_variants(folded_term: str) -> set[str]:
+    """Spellings of a folded term typed without æøå: 'foeler' is also written 'foler'."""
+    variants = [""]
+    for word in folded_term.split(" "):
+        variants = [f"{prefix} {v}" if prefix else v for prefix in variants for v in _word_variants(word)]
+    return set(variants)

@@ -1,0 +1,197 @@
+"""Load escalation rules, their examples and lexicons from YAML; a bad file fails naming file, line and field."""
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from core.grounding import LEXICON_PATH as GROUNDING_DRUGS
+from core.grounding import load_lexicon as load_grounding_drugs
+from policy_rules.lexicon_schema import Lexicon, TermGroup
+from policy_rules.rule_schema import (
+    CONDITION_NAMES,
+    AllCondition,
+    AnyCondition,
+    LexiconCondition,
+    NearCondition,
+    QuestionCondition,
+    Rule,
+    RuleExamples,
+)
+from policy_rules.yaml_errors import RuleFileError, _field_name, _node_at, load_yaml_text
+
+M = TypeVar("M", bound=BaseModel)
+HERE = Path(__file__).resolve().parent
+RULES_DIR = HERE / "escalation"
+LEXICON_DIR = HERE / "lexicons"
+SCHEMA_DIR = HERE / "schemas"
+EXAMPLES_SUFFIX = ".examples.yaml"
+MEDICINE_NAMES = "medicine_names"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Validated rules and lexicons, cross-checked: every lexicon a rule names exists."""
+
+    rules: tuple[Rule, ...]
+    lexicons: tuple[Lexicon, ...]
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    """Drop the union tags pydantic puts in front of a condition's own key ('any', 'any', 0 → 'any', 0)."""
+    out: list = []
+    for index, part in enumerate(loc):
+        nxt = loc[index + 1] if index + 1 < len(loc) else None
+        if isinstance(part, str) and part == nxt and part in CONDITION_NAMES:
+            continue
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _fail(path: Path, text: str, loc: tuple, message: str) -> RuleFileError:
+    """The error at the line of `loc`; the node tree is only composed when something is wrong."""
+    node = _node_at(yaml.compose(text, Loader=_FAST_LOADER), loc)
+    line = node.start_mark.line + 1 if node is not None else None
+    return RuleFileError(path, line, _field_name(loc), message)
+
+
+def _load(path: Path, model: type[M]) -> tuple[M, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleFileError(path, None, "", f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.load(text, Loader=_FAST_LOADER)  # libyaml: start-up time matters for the CLI
+    except yaml.YAMLError:
+        load_yaml_text(text, path)  # raises the error with its line
+        raise
+    try:
+        return model.model_validate(data if data is not None else {}), text
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        message = first["msg"] + (f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else "")
+        raise _fail(path, text, _clean_loc(first["loc"]), message) from exc
+
+
+def _lexicon_refs(cond, loc: tuple) -> list[tuple[tuple, str]]:
+    """Every lexicon name a condition tree mentions, with its location in the file."""
+    if isinstance(cond, LexiconCondition):
+        return [(loc + ("lexicon", "name"), cond.lexicon.name)]
+    if isinstance(cond, NearCondition):
+        return [(loc + ("near", side, i), name) for side in ("left", "right", "unless_in_sentence")
+                for i, name in enumerate(getattr(cond.near, side))]
+    if isinstance(cond, QuestionCondition):
+        return [(loc + ("question", side, i), name) for side in ("about", "unless_in_sentence")
+                for i, name in enumerate(getattr(cond.question, side))]
+    if isinstance(cond, (AllCondition, AnyCondition)):
+        key = "all" if isinstance(cond, AllCondition) else "any"
+        return [ref for i, c in enumerate(getattr(cond, key)) for ref in _lexicon_refs(c, loc + (key, i))]
+    return []
+
+
+def medicine_names() -> Lexicon:
+    """The grounding verifier's medicine list as a lexicon: one list of names serves both."""
+    drugs = load_grounding_drugs(GROUNDING_DRUGS)
+    return Lexicon(
+        id=MEDICINE_NAMES, title="Medicine names (shared with the grounding verifier)",
+        description="Generic and brand names of common medicines, and INN stems such as -sartan or -prazole.",
+        sources=[f"policy_rules/lexicons/{GROUNDING_DRUGS.name}"], negatable=False,
+        groups=[TermGroup(name="names", lang="any", terms=list(drugs.names)),
+                TermGroup(name="stems", lang="any", fuzzy=False, terms=[f"*{stem}" for stem in drugs.stems])],
+    )
+
+
+def load_lexicons(directory: Path = LEXICON_DIR) -> list[Lexicon]:
+    """Every lexicon file of a folder (the id must match the file name), plus the shared medicine names."""
+    lexicons = [medicine_names()]
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name == GROUNDING_DRUGS.name:  # a different schema, owned by core/grounding.py
+            continue
+        lexicon, text = _load(path, Lexicon)
+        if lexicon.id != path.stem:
+            raise _fail(path, text, ("id",), f"id {lexicon.id!r} must match the file name {path.stem!r}")
+        lexicons.append(lexicon)
+    for kind in ("negation", "question_starters"):
+        found = [lex.id for lex in lexicons if lex.kind == kind]
+        if len(found) > 1:
+            raise RuleFileError(directory, None, "kind", f"only one {kind} lexicon allowed, found {found}")
+    return lexicons
+
+
+def rule_files(directory: Path = RULES_DIR) -> list[Path]:
+    return sorted(p for p in directory.glob("*.yaml") if not p.name.endswith(EXAMPLES_SUFFIX))
+
+
+def load_rules(directory: Path, lexicon_ids: set[str]) -> list[Rule]:
+    """Every rule file of a folder; ids are unique and match file names; lexicon names must exist."""
+    rules: list[Rule] = []
+    for path in rule_files(directory):
+        rule, text = _load(path, Rule)
+        if rule.id != path.stem:
+            raise _fail(path, text, ("id",), f"id {rule.id!r} must match the file name {path.stem!r}")
+        for loc, name in _lexicon_refs(rule.when, ("when",)):
+            if name not in lexicon_ids:
+                raise _fail(path, text, loc, f"unknown lexicon {name!r}; known: {', '.join(sorted(lexicon_ids))}")
+        rules.append(rule)
+    if not rules:
+        raise RuleFileError(directory, None, "", "no escalation rule files found")
+    return rules
+
+
+def load_examples(path: Path) -> RuleExamples:
+    examples, text = _load(path, RuleExamples)
+    expected = path.name[: -len(EXAMPLES_SUFFIX)]
+    if examples.rule != expected:
+        raise _fail(path, text, ("rule",), f"rule {examples.rule!r} must match the file name {expected!r}")
+    return examples
+
+
+def load_policy(rules_dir: Path | None = None, lexicon_dir: Path | None = None,
+                required_lexicons: tuple[str, ...] = ()) -> Policy:
+    """Lexicons and rules, validated and cross-checked (reloading is just calling this again)."""
+    lexicons = load_lexicons(lexicon_dir or LEXICON_DIR)
+    ids = {lex.id for lex in lexicons}
+    missing = [name for name in required_lexicons if name not in ids]
+    if missing:
+        raise RuleFileError(lexicon_dir or LEXICON_DIR, None, "", f"required lexicon(s) missing: {missing}")
+    return Policy(tuple(load_rules(rules_dir or RULES_DIR, ids)), tuple(lexicons))
+
+
+# Generated JSON Schemas (for editors and reviewers); a test keeps the committed files current.
+SCHEMA_FILES: dict[str, type[BaseModel]] = {
+    "escalation-rule.schema.json": Rule,
+    "escalation-rule-examples.schema.json": RuleExamples,
+    "lexicon.schema.json": Lexicon,
+}
+
+
+def schema_text(model: type[BaseModel]) -> str:
+    """The JSON Schema of a model, as committed (sorted keys, trailing newline)."""
+    return json.dumps(model.model_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def export_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+    """Write every schema file (python -m policy_rules.loader); returns the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, model in SCHEMA_FILES.items():
+        path = directory / name
+        path.write_text(schema_text(model), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for written in export_schemas():
+        logging.getLogger(__name__).info("wrote %s", written)

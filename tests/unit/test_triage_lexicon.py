@@ -1,0 +1,112 @@
+"""Lexicon matching: folding, æøå spellings, inflections, one-typo tolerance, negation windows, offsets."""
+
+from functools import lru_cache
+
+import pytest
+
+from core.triage.lexicon import LexiconSet, within_one_edit
+from core.triage.normalise import danish_variants, fold, fold_with_offsets
+from policy_rules.loader import load_lexicons
+
+
+@lru_cache(maxsize=1)
+def lexicons() -> LexiconSet:
+    return LexiconSet(load_lexicons())
+
+
+def terms(text: str, lexicon: str, negated: bool = False) -> set[str]:
+    scan = lexicons().scan(text)
+    return {m.term for m in scan.matches.get(lexicon, ()) if m.negated == negated}
+
+
+def test_fold_handles_case_danish_letters_and_accents():
+    assert fold("ÆØÅ Café Naïve") == "aeoeaa cafe naive"
+    folded = fold_with_offsets("Svimmelhed på grund af Stesolid")
+    start = folded.text.index("stesolid")
+    assert folded.original_text(start, start + len("stesolid")) == "Stesolid"
+
+
+def test_danish_spellings_without_aeoeaa():
+    assert danish_variants(fold("følelsesløs")) >= {"foelelsesloes", "folelseslos"}
+    assert danish_variants(fold("øm")) == {"oem"}, "short words keep their spelling: 'om' is another word"
+
+
+@pytest.mark.parametrize("text", ["Jeg er svimmel og har kvalme", "jeg er svimmel og har kvalme",
+                                  "Jeg foeler mig svimmel", "JEG ER SVIMMEL"])
+def test_symptoms_match_regardless_of_case_and_spelling(text):
+    assert "svimmel" in terms(text, "symptoms")
+
+
+@pytest.mark.parametrize("text, term", [
+    ("I have had headaches all week", "headache"),
+    ("bivirkningerne er slemme", "bivirkning"),
+    ("rygsmerterne er værre", "*smerter"),
+    ("several allergies", "allergies"),
+])
+def test_inflections_and_compounds(text, term):
+    found = terms(text, "symptoms") | terms(text, "adverse_reactions") | terms(text, "allergies")
+    assert term in found
+
+
+@pytest.mark.parametrize("typo, term", [("oxycodne", "oxycodone"), ("Stesolidd", "Stesolid"),
+                                        ("Contalign", "Contalgin"), ("alprazolma", "alprazolam")])
+def test_one_typo_in_long_drug_names(typo, term):
+    assert term in terms(f"Please refill my {typo}", "controlled_medicines")
+
+
+def test_no_typo_tolerance_for_short_words_and_look_alikes():
+    assert not terms("We went to a concert", "controlled_medicines")
+    assert not terms("Koden til boksen virker ikke", "controlled_medicines")
+    assert not terms("Xanx please", "controlled_medicines"), "five letters: no typo forgiven"
+    assert not terms("Det haster ikke", "symptoms"), "haster is no typo of hoster in ordinary words"
+
+
+@pytest.mark.parametrize("a, b, expected", [("oxycodone", "oxycodne", True), ("stesolid", "stesoild", True),
+                                            ("contalgin", "kontalgin", True), ("xanax", "xanaxx", True),
+                                            ("tramadol", "tradolan", False), ("abc", "xyz", False)])
+def test_within_one_edit(a, b, expected):
+    assert within_one_edit(a, b) is expected
+
+
+@pytest.mark.parametrize("text", ["No side effects so far", "I have not had any side effects",
+                                  "Jeg har ingen bivirkninger", "Jeg har ikke haft nogen bivirkninger"])
+def test_negated_reactions_do_not_count(text):
+    assert not terms(text, "adverse_reactions")
+
+
+def test_negated_matches_are_kept_and_marked():
+    assert terms("I have not had any side effects", "adverse_reactions", negated=True)
+
+
+@pytest.mark.parametrize("text", ["No side effects, but I have a rash now",
+                                  "Ingen bivirkninger, men jeg har fået udslæt"])
+def test_negation_stops_at_the_clause(text):
+    assert terms(text, "symptoms")
+
+
+@pytest.mark.parametrize("text", ["I'm not sure if this rash is normal", "I have no idea why the pain came back",
+                                  "No allergies except penicillin", "Jeg ved ikke om det er udslæt"])
+def test_pseudo_negations_do_not_negate(text):
+    assert terms(text, "symptoms") or terms(text, "allergies")
+
+
+def test_resolved_symptoms_are_negated_after_the_term():
+    assert not terms("Kvalmen fra metformin er helt væk nu", "symptoms")
+    assert terms("Hovedpinen går ikke væk", "symptoms")
+
+
+def test_exclusions_and_look_alike_phrases():
+    assert not terms("Please refill my pain medication", "symptoms")
+    assert not terms("Do you sell the emergency contraceptive pill?", "urgency")
+    assert terms("My chest pain started an hour ago", "urgency")
+
+
+def test_evidence_offsets_point_into_the_original_text():
+    text = "Hej, jeg har fået udslæt og kløe efter Contalgin"
+    scan = lexicons().scan(text)
+    for matches in scan.matches.values():
+        for m in matches:
+            first, last = scan.folded.span(m.start, m.end)
+            assert fold(text[first:last]) == scan.folded.text[m.start:m.end]
+    rash = next(m for m in scan.matches["symptoms"] if m.term == "udslæt")
+    assert scan.folded.original_text(rash.start, rash.end) == "udslæt"
