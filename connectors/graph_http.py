@@ -1,4 +1,4 @@
-"""HTTP to Microsoft Graph for one mailbox: bearer token, throttling (429 Retry-After), backoff with jitter, 4 at a time.
+"""HTTP to Microsoft Graph for one mailbox: bearer token, 429 Retry-After, backoff with jitter, 4 requests at a time.
 
 Graph throttles per app and mailbox: at most 4 concurrent requests, and 429 with Retry-After when
 over a rate. Every request passes through one process-wide semaphore per mailbox; a throttled or
@@ -81,7 +81,11 @@ def mailbox_semaphore(key: str, limit: int) -> threading.BoundedSemaphore:
         return _SEMAPHORES[key]
 
 
-def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> float | None:
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def retry_after_seconds(value: str | None, now: Callable[[], datetime] = _utcnow) -> float | None:
     """Retry-After as delta-seconds or an HTTP date; None when absent or unreadable."""
     if not value:
         return None

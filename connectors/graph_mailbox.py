@@ -1,75 +1,43 @@
 """A Microsoft 365 shared mailbox through Microsoft Graph (app-only): delta sweeps, threaded drafts in Outlook.
 
 Refs are immutable ids (Prefer: IdType="ImmutableId"), so they survive the move to the processed
-folder. Every reply draft is created with createReply on the original (found by internetMessageId),
-so Outlook shows it in the patient's thread, and carries the outbox idempotency key in a
-single-value extended property: a replay after a crash finds the draft instead of making another.
+folder; the Inbox is read with per-folder delta queries (connectors.graph_delta) and reply drafts are
+threaded, exactly-once createReply drafts (connectors.graph_drafts).
 """
 
-import html
 import logging
 import os
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import quote
 
 from connectors import graph_delta
 from connectors.graph_auth import TEST_TOKEN_ENV, connect, loopback_base_url
-from connectors.graph_http import GraphAmbiguous, GraphError, GraphHttp, RetryPolicy, mailbox_semaphore
-from connectors.mailbox import MailboxError, OutgoingMail
+from connectors.graph_drafts import (  # noqa: F401  (re-exported for callers and tests)
+    DRAFTED_CATEGORY, KEY_PROPERTY, STAGE_PROPERTY, GraphDrafts, odata_string, splice_reply,
+)
+from connectors.graph_http import GraphError, GraphHttp, RetryPolicy, mailbox_semaphore
+from connectors.mailbox import MailboxError
 from connectors.mailbox_config import GraphMailboxConfig
 from data_contracts.models import InboundMessage
 from rxinbox.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PROPERTY_SET = "{f173527d-30ba-4ffe-80f1-154c67422fbe}"
-KEY_PROPERTY = f"String {PROPERTY_SET} Name rxinboxIdempotencyKey"
-STAGE_PROPERTY = f"String {PROPERTY_SET} Name rxinboxDraftStage"
 PROCESSED_CATEGORY = "rxinbox: processed"
 ESCALATED_CATEGORY = "rxinbox: escalated"
-DRAFTED_CATEGORY = "rxinbox: drafted"
 PREFER_IMMUTABLE = 'IdType="ImmutableId"'
 DELTA_PAGE_SIZE = 100
-DELTA_SELECT = "id,receivedDateTime,isRead,categories,parentFolderId"
+DELTA_SELECT = "receivedDateTime"
 WELL_KNOWN_FOLDERS = {"inbox": "inbox", "drafts": "drafts", "sent items": "sentitems", "sentitems": "sentitems",
                       "deleted items": "deleteditems", "deleteditems": "deleteditems", "archive": "archive",
                       "junk email": "junkemail", "junkemail": "junkemail"}
-DELIVERY_ATTEMPTS = 3
-_BODY_TAG = re.compile(r"<body[^>]*>", re.I)
 
 
-def odata_string(value: str) -> str:
-    """An OData string literal: single quotes doubled."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def reply_html(text: str) -> str:
-    return '<div dir="auto">' + "<br>".join(html.escape(line) for line in text.splitlines()) + "</div>"
-
-
-def splice_reply(body: dict | None, text: str) -> str:
-    """The reply text above the quoted original that createReply put in the draft."""
-    content = (body or {}).get("content") or ""
-    if (body or {}).get("contentType", "").lower() != "html":
-        content = f"<pre>{html.escape(content)}</pre>" if content else ""
-    match = _BODY_TAG.search(content)
-    if match:
-        return content[:match.end()] + reply_html(text) + content[match.end():]
-    return reply_html(text) + content
-
-
-def recipient(address: str) -> dict:
-    name, addr = parseaddr(address)
-    return {"emailAddress": {"address": addr or address, **({"name": name} if name else {})}}
-
-
-class GraphMailbox:
+class GraphMailbox(GraphDrafts):
     """One folder of a Microsoft 365 mailbox, swept incrementally with delta queries."""
 
     def __init__(self, name: str, http: GraphHttp, address: str, state_dir: Path, *, folder: str = "Inbox",
@@ -197,81 +165,6 @@ class GraphMailbox:
         destination = self.folder_id(folder, create=True)
         self.http.request("POST", self.http.url(self._msg(ref, "/move")), json={"destinationId": destination},
                           idempotent=True)
-
-    # Drafts and sending
-
-    def save_draft(self, mail: OutgoingMail) -> str:
-        """A reply draft in the mailbox's Drafts, threaded under the original; exactly once per idempotency key."""
-        return self._deliver(mail, send=False)
-
-    def send(self, mail: OutgoingMail) -> str:
-        """Send an approved reply (through a threaded draft); a replay finds it sent and does nothing."""
-        return self._deliver(mail, send=True)
-
-    def _deliver(self, mail: OutgoingMail, send: bool) -> str:
-        for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-            try:
-                return self._deliver_once(mail, send)
-            except GraphAmbiguous:
-                if attempt == DELIVERY_ATTEMPTS:
-                    raise
-                log.warning("graph mailbox %s: answer lost while saving a reply; looking before retrying", self.name)
-        raise AssertionError("unreachable")
-
-    def _deliver_once(self, mail: OutgoingMail, send: bool) -> str:
-        existing = self.find_by_key(mail.idempotency_key) if mail.idempotency_key else None
-        if existing is not None and not existing.get("isDraft", True):
-            return existing["id"]
-        draft = existing or self._create_draft(mail)
-        if _stage(draft) != "filled":
-            body = draft.get("body") or self.http.json("GET", self._msg(draft["id"]), params={"$select": "body"})["body"]
-            self.http.request("PATCH", self.http.url(self._msg(draft["id"])), json={
-                "subject": mail.subject, "toRecipients": [recipient(mail.to)],
-                "body": {"contentType": "html", "content": splice_reply(body, mail.body)},
-                "singleValueExtendedProperties": [{"id": STAGE_PROPERTY, "value": "filled"}],
-            })
-        if send:
-            self.http.request("POST", self.http.url(self._msg(draft["id"], "/send")))
-        return draft["id"]
-
-    def find_by_key(self, key: str) -> dict | None:
-        """The draft (or sent message) carrying this idempotency key, anywhere in the mailbox."""
-        params = {
-            "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq {odata_string(KEY_PROPERTY)} "
-                       f"and ep/value eq {odata_string(key)})",
-            "$select": "id,isDraft,parentFolderId",
-            "$expand": f"singleValueExtendedProperties($filter=id eq {odata_string(STAGE_PROPERTY)})",
-        }
-        found = self.http.json("GET", f"{self.user}/messages", params=params).get("value", [])
-        return found[0] if found else None
-
-    def find_original(self, message_id: str) -> str | None:
-        params = {"$filter": f"internetMessageId eq {odata_string(message_id)}", "$select": "id,isDraft"}
-        found = self.http.json("GET", f"{self.user}/messages", params=params).get("value", [])
-        return next((m["id"] for m in found if not m.get("isDraft")), None)
-
-    def _create_draft(self, mail: OutgoingMail) -> dict:
-        props = [{"id": STAGE_PROPERTY, "value": "created"}]
-        if mail.idempotency_key:
-            props.append({"id": KEY_PROPERTY, "value": mail.idempotency_key})
-        original = self.find_original(mail.in_reply_to) if mail.in_reply_to else None
-        if original:
-            return self.http.json("POST", self._msg(original, "/createReply"),
-                                  json={"message": {"singleValueExtendedProperties": props}})
-        if mail.in_reply_to:
-            log.warning("graph mailbox %s: the original of a reply is gone; saving the draft unthreaded", self.name)
-        props[0]["value"] = "filled"
-        return self.http.json("POST", f"{self.user}/messages", json={
-            "subject": mail.subject, "toRecipients": [recipient(mail.to)],
-            "body": {"contentType": "html", "content": reply_html(mail.body)}, "singleValueExtendedProperties": props,
-        })
-
-
-def _stage(message: dict) -> str | None:
-    for prop in message.get("singleValueExtendedProperties") or []:
-        if prop.get("id", "").lower() == STAGE_PROPERTY.lower():
-            return prop.get("value")
-    return None
 
 
 _OPEN: dict[tuple, GraphMailbox] = {}

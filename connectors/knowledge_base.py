@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
@@ -128,7 +129,7 @@ class KnowledgeBase:
         changed = added + updated
         for start in range(0, len(changed), _UPSERT_BATCH):
             batch = changed[start:start + _UPSERT_BATCH]
-            vectors = self.embeddings.embed_documents_array([s.embed_text for s in batch])
+            vectors = self._embed_sections([s.embed_text for s in batch])
             self._collection.upsert(
                 ids=[s.section_id for s in batch],
                 embeddings=vectors,
@@ -156,6 +157,24 @@ class KnowledgeBase:
         )
         log.info("knowledge base indexed: %s", report.model_dump())
         return report
+
+    def _embed_sections(self, texts: list[str]) -> np.ndarray:
+        """Section vectors, shared through a content-addressed cache next to the triage models.
+
+        Embedding every section takes seconds (tens under load); a fresh home, a second pharmacy
+        or a test run reuses the vectors of identical text instead of recomputing them.
+        """
+        cache = self.settings.models_dir / "embeddings" / self.embeddings.name
+        keys = [hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for text in texts]
+        missing = [i for i, key in enumerate(keys) if not (cache / f"{key}.npy").exists()]
+        if missing:
+            cache.mkdir(parents=True, exist_ok=True)
+            fresh = self.embeddings.embed_documents_array([texts[i] for i in missing])
+            for i, vector in zip(missing, fresh):
+                tmp = cache / f"{keys[i]}.{os.getpid()}.tmp.npy"
+                np.save(tmp, np.asarray(vector, dtype=np.float32))
+                os.replace(tmp, cache / f"{keys[i]}.npy")
+        return np.stack([np.load(cache / f"{key}.npy") for key in keys])
 
     def count(self) -> int:
         return self._collection.count()

@@ -12,7 +12,7 @@ import joblib
 import sklearn
 
 from core.triage.classifier import PIPELINE_CONFIG, IntentModel, train
-from core.triage.dataset import DATASET_DIR, TriageRow, is_held_out, read_rows
+from core.triage.dataset import DATASET_DIR, TriageRow, dataset_files, is_held_out, read_rows
 
 log = logging.getLogger(__name__)
 PREFIX = "triage-"
@@ -20,7 +20,7 @@ PREFIX = "triage-"
 
 def training_rows(directory: Path = DATASET_DIR, extra: Sequence[Path] = ()) -> list[TriageRow]:
     """The training split of the labelled set (never the held-out rows), plus extra row files."""
-    rows = [r for r in read_rows(sorted(directory.glob("messages_*.jsonl"))) if not is_held_out(r.id)]
+    rows = [r for r in read_rows(dataset_files(directory)) if not is_held_out(r.id)]
     return rows + read_rows(extra)
 
 

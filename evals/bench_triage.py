@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from connectors import model_store
-from core.triage.dataset import DATASET_DIR, read_rows
+from core.triage.dataset import dataset_files, read_rows
 from core.triage.engine import TriageInput, Triager
 from rxinbox.settings import get_settings
 
@@ -25,7 +25,7 @@ TARGET_STARTUP = 3.0
 
 def sample_lines(count: int) -> list[str]:
     """`count` JSONL input lines cycled from the labelled set (both languages, every intent)."""
-    rows = read_rows(sorted(DATASET_DIR.glob("messages_*.jsonl")))
+    rows = read_rows(dataset_files())
     return [json.dumps({"id": f"b{i}", "from": r.sender, "subject": r.subject, "body": r.body}, ensure_ascii=False)
             for i, r in enumerate(rows[i % len(rows)] for i in range(count))]
 

@@ -21,7 +21,7 @@ def mailbox_sweep(params: SweepParams = SweepParams()) -> SweepSummary:
         inbound = sweep.fetch(params, refs)
         batch = sweep.process(params, inbound)
         written = sweep.commit(params, batch)
-        sweep.mark(params, refs)
+        sweep.mark(params, refs, written)
         results.append((batch, written))
     outbox.deliver(params)
     summary = sweep.summarise(listing, results)

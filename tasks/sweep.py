@@ -4,6 +4,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -18,6 +19,16 @@ from tasks.context import open_mailbox, sweep_context
 from tasks.replies import plan_replies
 
 log = logging.getLogger(__name__)
+
+
+ESCALATED_CATEGORY = "rxinbox: escalated"
+
+
+@runtime_checkable
+class Categorising(Protocol):
+    """A mailbox that can label messages (Microsoft 365 categories)."""
+
+    def categorise_many(self, categories: dict[str, str]) -> None: ...
 
 
 @dataclass
@@ -120,9 +131,13 @@ def write_once(path: Path, data: bytes) -> None:
 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
-def mark(params: SweepParams, refs: list[str]) -> None:
-    """Tell the mailbox the batch is handled, then record that it was told."""
+def mark(params: SweepParams, refs: list[str], written: list[pipeline.StoredItem]) -> None:
+    """Tell the mailbox the batch is handled (and which mail a pharmacist must see), then record it."""
     ctx, mailbox = sweep_context(), mailbox_for(params)
+    escalated = {item.ref: ESCALATED_CATEGORY for item in written if item.case and item.case.action == Action.escalate}
+    # Staff working in Outlook see at a glance what waits for a pharmacist; other mailboxes have no categories.
+    if escalated and isinstance(mailbox, Categorising):
+        mailbox.categorise_many(escalated)
     mailbox.mark_processed(refs)
     ctx.store.set_marked(mailbox.name, refs)
 

@@ -19,7 +19,8 @@ from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_
 
 WELL_KNOWN = {"inbox": "Inbox", "drafts": "Drafts", "sentitems": "Sent Items", "deleteditems": "Deleted Items",
               "archive": "Archive", "junkemail": "Junk Email"}
-DRAFT_ONLY = {"subject", "body", "toRecipients", "ccRecipients", "bccRecipients", "replyTo", "internetMessageId", "from"}
+DRAFT_ONLY = {"subject", "body", "toRecipients", "ccRecipients", "bccRecipients", "replyTo", "internetMessageId",
+              "from"}
 WRITABLE = DRAFT_ONLY | {"isRead", "categories", "importance", "flag", "inferenceClassification",
                          "isDeliveryReceiptRequested", "isReadReceiptRequested", "singleValueExtendedProperties"}
 _PARSER = BytesParser(policy=policy.default)

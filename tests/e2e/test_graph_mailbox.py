@@ -15,8 +15,8 @@ from connectors import graph_mailbox
 from connectors.graph_auth import BASE_URL_ENV, TEST_TOKEN_ENV
 from connectors.graph_http import GraphAuthError, GraphUnreachable, RetryPolicy, retry_after_seconds
 from connectors.graph_mailbox import (
-    ESCALATED_CATEGORY, KEY_PROPERTY, PROCESSED_CATEGORY, STAGE_PROPERTY, build_mailbox, open_from_config,
-    splice_reply,
+    DRAFTED_CATEGORY, ESCALATED_CATEGORY, KEY_PROPERTY, PROCESSED_CATEGORY, STAGE_PROPERTY, build_mailbox,
+    open_from_config, splice_reply,
 )
 from connectors.mailbox import MailboxError, OutgoingMail
 from connectors.mailbox_config import GraphMailboxConfig
@@ -203,6 +203,7 @@ def test_reply_draft_is_threaded_under_the_original_and_saved_once(standin, home
     content = draft.props["body"]["content"]
     assert content.index("Your refill is ready.<br>Kind regards") < content.index("divRplyFwdMsg")
     assert draft.props["subject"] == mail.subject
+    assert original.props["categories"] == [DRAFTED_CATEGORY]
     assert draft.props["toRecipients"][0]["emailAddress"]["address"] == mail.to
 
 
@@ -346,4 +347,5 @@ def test_reply_text_goes_above_the_quoted_original_escaped():
     body = {"contentType": "html", "content": "<html><body class='x'><hr><div>quoted</div></body></html>"}
     assert splice_reply(body, "1 < 2\nHej") == ("<html><body class='x'><div dir=\"auto\">1 &lt; 2<br>Hej</div>"
                                                 "<hr><div>quoted</div></body></html>")
-    assert splice_reply({"contentType": "text", "content": "a & b"}, "ok") == '<div dir="auto">ok</div><pre>a &amp; b</pre>'
+    text_body = {"contentType": "text", "content": "a & b"}
+    assert splice_reply(text_body, "ok") == '<div dir="auto">ok</div><pre>a &amp; b</pre>'

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from connectors.database import open_database
 from connectors.graph_auth import BASE_URL_ENV, TEST_TOKEN_ENV
-from connectors.graph_mailbox import KEY_PROPERTY, PROCESSED_CATEGORY, STAGE_PROPERTY
+from connectors.graph_mailbox import DRAFTED_CATEGORY, KEY_PROPERTY, PROCESSED_CATEGORY, STAGE_PROPERTY
 from connectors.pms import ReferencePMS
 from connectors.store import CaseStore
 from core.audit import verify
@@ -121,6 +121,7 @@ def test_500_messages_killed_twice_end_with_one_threaded_draft_per_case(home, tm
             assert draft.props["conversationId"] == original.props["conversationId"]
             assert draft.references[-1] == original.props["internetMessageId"]
             assert draft.props["body"]["content"].count("divRplyFwdMsg") == 1
+            assert original.props["categories"].count(DRAFTED_CATEGORY) == 1
 
         processed = mail.folder(next(f for f, d in mail.folders.items() if d["displayName"] == "rxinbox-processed"))
         for ref in originals:
@@ -128,7 +129,8 @@ def test_500_messages_killed_twice_end_with_one_threaded_draft_per_case(home, tm
             assert msg.props["isRead"] and msg.props["categories"].count(PROCESSED_CATEGORY) == 1
             assert msg.folder == processed
         assert not [m for m in mail.messages.values() if m.folder == mail.well_known["inbox"]]
-        assert all('IdType="ImmutableId"' in entry["prefer"] for entry in standin.log if entry["path"].startswith("/v1.0"))
+        graph_calls = [entry for entry in standin.log if entry["path"].startswith("/v1.0")]
+        assert all('IdType="ImmutableId"' in entry["prefer"] for entry in graph_calls)
         assert standin.max_in_flight <= 4
         assert not [e for e in standin.log if e["status"] == 429 and "delta" not in e["path"]]
 

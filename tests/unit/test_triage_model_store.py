@@ -68,6 +68,7 @@ def test_load_or_train_trains_when_missing(tmp_path, monkeypatch):
 
 def test_triager_load_trains_into_rxinbox_home(tmp_path, monkeypatch):
     monkeypatch.setenv("RXINBOX_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RXINBOX_MODEL_CACHE", raising=False)  # the default place, not the test suite's shared cache
     monkeypatch.setattr(model_store, "training_rows", lambda *a, **k: _rows())
     triager = Triager.load()
     assert list((tmp_path / "home" / "models").glob("triage-*.joblib"))

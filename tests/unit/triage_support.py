@@ -1,17 +1,18 @@
 """Shared by the triage tests: one Triager per test process, its model trained on the training split."""
 
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from connectors import model_store
 from core.triage.engine import TriageInput, Triager
+from rxinbox.settings import get_settings
 
 
 @lru_cache(maxsize=1)
 def trained_model() -> Path:
-    """Train once per process (a few seconds) into a private temp dir; never touches RXINBOX_HOME."""
-    return model_store.train_and_save(Path(tempfile.mkdtemp(prefix="rxinbox-triage-model-")))[1]
+    """The model for the current training split, trained once into the suite's model cache (RXINBOX_MODEL_CACHE)."""
+    models_dir = get_settings().models_dir
+    return model_store.model_path(models_dir, model_store.load_or_train(models_dir).version)
 
 
 @lru_cache(maxsize=1)
