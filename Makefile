@@ -33,10 +33,12 @@ bench: install  ## throughput and memory: sweep of 10,000 generated messages, tr
 
 eval: install  ## quality: triage metrics, retrieval accuracy, grounding of drafts
 	$(PY) -m evals.triage_eval
-	$(PY) -m evals.retrieval_eval
+	$(PY) -m evals.retrieval_eval --check
+	$(PY) -m evals.grounding_eval --check
 
 schemas: install  ## regenerate the committed JSON Schemas
 	$(PY) -m data_contracts.schema_export
+	$(PY) -m policy_rules.loader
 
 clean:
 	rm -rf .rxinbox .pytest_cache

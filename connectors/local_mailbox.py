@@ -2,7 +2,8 @@
 
 import logging
 import os
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Iterator
@@ -83,20 +84,22 @@ class LocalMailbox:
         path = directory / name
         if path.exists():
             return str(path)
-        msg = EmailMessage()
+        # compat32 MIMEText: the modern header registry costs milliseconds per message.
+        msg = MIMEText(mail.body, "plain", "utf-8")
         msg["From"] = mail.sender
         msg["To"] = mail.to
-        msg["Subject"] = mail.subject
+        msg["Subject"] = Header(mail.subject, "utf-8")
         msg["Date"] = format_datetime(clock.now())
-        msg["Message-ID"] = make_msgid(domain=mail.sender.rpartition("@")[2] or None)
+        msg["Message-ID"] = f"<{mail.idempotency_key}@{mail.sender.rpartition('@')[2] or 'rxinbox.local'}>" \
+            if mail.idempotency_key else make_msgid(domain=mail.sender.rpartition("@")[2] or None)
         if mail.in_reply_to:
             msg["In-Reply-To"] = mail.in_reply_to
-            msg["References"] = " ".join([*mail.references, mail.in_reply_to] if mail.in_reply_to not in mail.references else mail.references)
+            refs = list(mail.references) + ([mail.in_reply_to] if mail.in_reply_to not in mail.references else [])
+            msg["References"] = " ".join(refs)
         if draft:
             msg["X-Rxinbox-Draft"] = "yes"
-        msg.set_content(mail.body)
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(bytes(msg))
+        tmp.write_bytes(msg.as_bytes())
         os.replace(tmp, path)
         return str(path)
 

@@ -153,12 +153,18 @@ class CaseStore:
                 for r in rows
             ]
 
-    def mark_sent(self, outbound_id: str, now: datetime, audit: AuditEvent) -> None:
+    def mark_sent(self, delivered: list[tuple[str, AuditEvent]], now: datetime) -> int:
+        """Mark delivered outbox rows done, with their audit events, in one transaction; returns how many."""
         with self.engine.begin() as conn:
-            done = conn.execute(update(t.outbox).where(t.outbox.c.outbound_id == outbound_id, t.outbox.c.status == "pending")
-                                .values(status="sent", sent_at=now, attempts=t.outbox.c.attempts + 1)).rowcount
-            if done:
-                append_audit(conn, [audit])
+            events = []
+            for outbound_id, audit in delivered:
+                query = (update(t.outbox).where(t.outbox.c.outbound_id == outbound_id, t.outbox.c.status == "pending")
+                         .values(status="sent", sent_at=now, attempts=t.outbox.c.attempts + 1)
+                         .returning(t.outbox.c.outbound_id))
+                if conn.execute(query).all():
+                    events.append(audit)
+            append_audit(conn, events)
+            return len(events)
 
     def audit_events(self) -> Iterator[AuditEvent]:
         with self.engine.connect() as conn:

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from core import drafting
 from core.drafting import ReplyPlan
 from core.ids import case_id as make_case_id
 from core.ids import outbound_id
@@ -12,7 +13,6 @@ from data_contracts.models import (
     Action,
     AuditEvent,
     Case,
-    Intent,
     OutboundMessage,
     ParsedMessage,
     PmsRequest,
@@ -23,11 +23,9 @@ from data_contracts.models import (
 
 ACTOR = "rxinbox.sweep"
 
-# Intents whose answer lives in the pharmacy's knowledge base; others are answered from the PMS.
-KB_INTENTS = frozenset({
-    Intent.general_inquiry, Intent.billing, Intent.insurance, Intent.appointment, Intent.complaint,
-    Intent.order_status, Intent.prescription_transfer, Intent.lab_followup,
-})
+# Retrieve exactly where a reply can quote a passage: embedding a query is the sweep's costliest step.
+KB_INTENTS = drafting.KB_INTENTS | drafting.KB_OPTIONAL_INTENTS
+QUERY_CHARS = 200
 
 
 def pms_facts(prescriptions: list[Prescription], known_patient: bool) -> PmsFacts:
@@ -58,13 +56,10 @@ def triage_input(parsed: ParsedMessage, facts: PmsFacts | None) -> TriageInput:
 
 
 def kb_query(parsed: ParsedMessage, triage: TriageResult) -> tuple[str, str] | None:
-    """The knowledge-base question for a message, or None when the KB is not needed.
-
-    Escalated mail gets passages too: they go into the pharmacist's summary, never into a reply.
-    """
-    if not triage.needs_reply or (triage.intent not in KB_INTENTS and not triage.escalate):
+    """The knowledge-base question for a routine message, or None when no reply will quote the KB."""
+    if triage.escalate or not triage.needs_reply or triage.intent not in KB_INTENTS:
         return None
-    return (f"{parsed.subject}\n{parsed.body_text[:600]}", triage.language)
+    return (f"{parsed.subject}\n{parsed.body_text}"[:QUERY_CHARS], triage.language)
 
 
 def quarantine_item(mailbox: str, ref: str, outcome: ParseOutcome, raw_path: str, now: datetime) -> StoredItem:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 WORK = Path(tempfile.mkdtemp(prefix="rxinbox-bench-"))
 os.environ["RXINBOX_HOME"] = str(WORK / "home")
+(WORK / "home" / "prefect").mkdir(parents=True)
 os.environ.setdefault("RXINBOX_NOW", "2026-11-25T09:00:00+01:00")
 
 import rxinbox  # noqa: E402,F401  (telemetry off, PREFECT_HOME under the bench home)

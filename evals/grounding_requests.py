@@ -36,6 +36,7 @@ REFILL = {
         ("{drug} refill", "Dear team,\n\nPlease order my regular {drug} for collection.\n\n{sign}"),
         ("Reorder", "Hi,\n\nI would like to reorder {drug}. Let me know when it is ready.\n\n{sign}"),
         ("Refill request", "Hello,\n\nCan I get my {drug} refilled this week?\n\n{sign}"),
+        ("For my husband", "Hi,\n\nCould you prepare {drug} for my husband? He is running low.\n\n{sign}"),
     ],
     "da": [
         ("Bestilling", "Hej\n\nJeg vil gerne bestille {drug} igen.\n\n{sign}"),
@@ -54,6 +55,7 @@ REFILL = {
         ("Genbestilling af {drug}", "Hej\n\nKan I ekspedere min recept på {drug} denne uge?\n\n{sign}"),
         ("Bestilling", "Hejsa\n\nJeg vil gerne genbestille {drug}. Giv besked når den er klar.\n\n{sign}"),
         ("Min medicin", "Hej\n\nKan jeg bestille {drug} til afhentning?\n\n{sign}"),
+        ("Til min mand", "Hej\n\nKan I gøre {drug} klar til min mand? Han er ved at løbe tør.\n\n{sign}"),
     ],
 }
 TOPICS = {
@@ -178,11 +180,17 @@ def _message(n: int, rng: random.Random, sender: Address, subject: str, body: st
 
 
 def _refill(n: int, rng: random.Random, patients: Sequence[dict], rxs: dict[str, list[dict]],
-            aliases: dict[str, str]) -> Request:
-    lang = rng.choice(("en", "da"))  # the demo has few English-speaking patients: pick the language first
-    patient = rng.choice([p for p in patients if rxs.get(p["patient_id"]) and p["preferred_language"] == lang])
+            aliases: dict[str, str], rx: dict | None) -> Request:
+    """A patient asks for one of their prescriptions (rx, or a random one), sometimes for two."""
+    if rx is None:
+        lang = rng.choice(("en", "da"))  # the demo has few English-speaking patients: pick the language first
+        patient = rng.choice([p for p in patients if rxs.get(p["patient_id"]) and p["preferred_language"] == lang])
+        rx = rng.choice(rxs[patient["patient_id"]])
+    patient = next(p for p in patients if p["patient_id"] == rx["patient_id"])
+    lang = patient["preferred_language"]
     own = rxs[patient["patient_id"]]
-    chosen = rng.sample(own, 2) if len(own) > 1 and rng.random() < 0.15 else [rng.choice(own)]
+    others = [other for other in own if other is not rx]
+    chosen = [rx, rng.choice(others)] if others and rng.random() < 0.15 else [rx]
     names = [rng.choice(drug_names(rx, aliases)) for rx in chosen]
     drug = names[0] if len(names) == 1 else f"{names[0]} {'and' if lang == 'en' else 'og'} {names[1]}"
     subject, body = rng.choice(REFILL[lang])
@@ -211,11 +219,25 @@ def _topic(n: int, rng: random.Random, kind: str, patients: Sequence[dict]) -> R
 
 
 def generate(count: int, seed: int, aliases: dict[str, str]) -> list[Request]:
-    """count requests, the same for the same seed; kinds in the shares of MIX."""
+    """count requests, the same for the same seed; kinds in the shares of MIX.
+
+    Every other refill request takes the next prescription of a shuffled cycle through all of them (so every
+    drug, strength and dispensing history is drafted for); the others pick a language first, then a patient.
+    """
     rng = random.Random(seed)
     patients, rxs = load_demo()
     kinds = [kind for kind, share in MIX for _ in range(round(count * share))]
     kinds = (kinds + ["general"] * count)[:count]
     rng.shuffle(kinds)
-    return [_refill(n, rng, patients, rxs, aliases) if kind == "refill" else _topic(n, rng, kind, patients)
-            for n, kind in enumerate(kinds)]
+    emailed = {p["patient_id"] for p in patients}
+    cycle = [rx for pid in sorted(rxs) if pid in emailed for rx in rxs[pid]]
+    rng.shuffle(cycle)
+    requests, refills = [], 0
+    for n, kind in enumerate(kinds):
+        if kind == "refill":
+            rx = cycle[(refills // 2) % len(cycle)] if refills % 2 == 0 else None
+            requests.append(_refill(n, rng, patients, rxs, aliases, rx))
+            refills += 1
+        else:
+            requests.append(_topic(n, rng, kind, patients))
+    return requests

@@ -2,6 +2,7 @@
 
 import rxinbox  # noqa: F401  (switches telemetry off before prefect reads its settings)
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from data_contracts.models import SweepParams, SweepSummary
 from tasks import outbox, sweep
@@ -18,10 +19,11 @@ def mailbox_sweep(params: SweepParams = SweepParams()) -> SweepSummary:
     results = []
     for start in range(0, len(listing.new_refs), batch_size):
         refs = listing.new_refs[start:start + batch_size]
-        inbound = sweep.fetch(params, refs)
-        batch = sweep.process(params, inbound)
-        written = sweep.commit(params, batch)
-        sweep.mark(params, refs, written)
+        # quote(): Prefect would otherwise walk every message of a batch looking for futures.
+        inbound = sweep.fetch(params, quote(refs))
+        batch = sweep.process(params, quote(inbound))
+        written = sweep.commit(params, quote(batch))
+        sweep.mark(params, quote(refs), quote(written))
         results.append((batch, written))
     outbox.deliver(params)
     summary = sweep.summarise(listing, results)

@@ -55,8 +55,8 @@ def test_outbox_marked_sent_once(db_home):
     pending = store.pending_outbox("mb")
     assert [p.outbound_id for p in pending] == ["out-1"]
     sent = AuditEvent(at=NOW, actor="test", event="draft.saved", subject="out-1")
-    store.mark_sent("out-1", NOW, sent)
-    store.mark_sent("out-1", NOW, sent)
+    assert store.mark_sent([("out-1", sent)], NOW) == 1
+    assert store.mark_sent([("out-1", sent)], NOW) == 0
     assert store.pending_outbox("mb") == []
     assert [e.event for e in store.audit_events()].count("draft.saved") == 1
 

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from connectors.database import open_database
 from connectors.pms import ReferencePMS
@@ -12,6 +13,7 @@ from core.audit import verify
 from data_contracts.models import SweepParams
 from flows.mailbox_sweep import mailbox_sweep
 from rxinbox.settings import get_settings
+from tasks import context
 from tests.conftest import REPO
 
 DEMO = REPO / "datasets" / "demo"
@@ -64,3 +66,16 @@ def test_sent_and_drafted_replies_match_the_outbox(demo_home):
     sent = list((demo_home / "outbox").rglob("*.eml"))
     assert len(sent) == summary.auto_sent
     assert len(drafts) >= summary.drafted
+
+
+def test_llm_rewrite_with_an_invented_fact_is_rejected_and_audited(demo_home, monkeypatch):
+    """An LLM that adds a date nobody gave it never reaches a draft; the audit trail says why."""
+    invented = FakeListChatModel(responses=["Dear patient, your medicine is ready on 31 December 2026. Call 99 99 99 99."] * 200)
+    monkeypatch.setattr(context, "build_chat_model", lambda: invented)
+    mailbox_sweep(SweepParams(source=str(demo_home / "mailbox")))
+    store = CaseStore(open_database(get_settings()))
+    rejected = [e for e in store.audit_events() if e.event == "draft.llm_rejected"]
+    assert rejected, "the fake model was never asked: polish is not wired into the sweep"
+    assert all(e.details["reason"].startswith("unsupported_facts") for e in rejected)
+    drafts = [r["draft"]["body"] for r in store.case_rows() if r["draft"]]
+    assert drafts and not any("99 99 99 99" in body for body in drafts)

@@ -13,7 +13,8 @@ FIELDS = ["id", "intent", "secondary_intents", "escalate", "reasons", "priority"
 
 
 def _app(monkeypatch) -> typer.Typer:
-    monkeypatch.setattr(triage_cmd.Triager, "load", classmethod(lambda cls, *a, **k: triager()))
+    loaded = triager()  # before patching: triager() itself calls Triager.load
+    monkeypatch.setattr(triage_cmd.Triager, "load", classmethod(lambda cls, *a, **k: loaded))
     app = typer.Typer()
     triage_cmd.register(app)
     return app
