@@ -5,11 +5,12 @@ from prefect import flow
 from prefect.utilities.annotations import quote
 
 from data_contracts.models import SweepParams, SweepSummary
+from flows.hooks import alert_on_failure
 from tasks import outbox, sweep
 from tasks.context import sweep_context
 
 
-@flow(name="mailbox-sweep", log_prints=False)
+@flow(name="mailbox-sweep", log_prints=False, on_failure=[alert_on_failure])
 def mailbox_sweep(params: SweepParams = SweepParams()) -> SweepSummary:
     """Sweep one mailbox once: every new message ends as a case or in quarantine, exactly once."""
     batch_size = params.batch_size or sweep_context().settings.batch_size

@@ -39,12 +39,21 @@ STOP_TIMEOUT = 20.0
 _BANNED_IN_NAMES = set("/%&<>")
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes shared sub-trees (anchors resolved on load) in full instead of as &id001 aliases."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
 class ServeError(RuntimeError):
     """`rxinbox serve` cannot start or a process it runs stopped; the message says which and why."""
 
 
 def load_static(path: Path = STATIC_FILE) -> dict:
     """The repository's prefect.yaml, anchors resolved."""
+    if not path.is_file():
+        raise ServeError(f"{path} not found: run rxinbox serve from a checkout of the rxinbox repository")
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(spec, dict) or not isinstance(spec.get("deployments"), list):
         raise ServeError(f"{path} has no `deployments:` list")
@@ -226,7 +235,7 @@ def serve(settings: Settings, port: int = 4200, host: str = "127.0.0.1", worker:
         log.info("no %s: deploying the built-in deployments only", config_path)
     spec = deployment_spec(load_static(), mailboxes)
     spec_path = settings.prefect_home / GENERATED_FILE
-    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    spec_path.write_text(yaml.dump(spec, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True), encoding="utf-8")
     signal.signal(signal.SIGTERM, _interrupt)
     stack = LocalPrefect(settings, host, port)
     try:

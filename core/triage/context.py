@@ -15,8 +15,10 @@ def own_quote_pattern(markers: tuple[str, ...]) -> re.Pattern | None:
     names = [re.escape(m) for m in markers if m]
     if not names:
         return None
-    return re.compile(rf"^[^\n]*(?:{'|'.join(names)})[^\n]*(?:wrote|skrev|sent|sendt|from|fra)\b[^\n]*$|"
-                      rf"^\s*(?:from|fra)\s*:[^\n]*(?:{'|'.join(names)})[^\n]*$", re.IGNORECASE | re.MULTILINE)
+    # Only a line that ends in 'wrote:' or is a 'From:' header: a patient's own line that names the pharmacy
+    # ('Hej Søndergade Apotek, jeg har fra i morges ...') must never blank the rest of the message.
+    return re.compile(rf"^[^\n]{{0,200}}(?:{'|'.join(names)})[^\n]{{0,120}}\b(?:wrote|skrev)\s*:?[ \t]*$|"
+                      rf"^[ \t>]*(?:from|fra)\s*:[^\n]*(?:{'|'.join(names)})[^\n]*$", re.IGNORECASE | re.MULTILINE)
 
 
 def blank_own_quotes(text: str, pattern: re.Pattern | None) -> str:

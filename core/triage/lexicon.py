@@ -132,6 +132,8 @@ class LexiconSet:
         """Index a term; fuzzy_min is the shortest word a typo is forgiven in (0: never)."""
         folded = fold(term)
         spellings = danish_variants(folded) if any(c in term.lower() for c in "æøå") else {folded}
+        # E-mail is often typed without apostrophes ('cant breathe', 'dont want to live').
+        spellings |= {s.replace("n't", "nt") for s in spellings if "n't" in s}
         for spelling in spellings:
             words = tuple(w for w in re.split(r"[\s\-/]+", spelling) if w)
             if not words:

@@ -10,17 +10,8 @@ from core.triage.normalise import fold
 from core.triage.suspicious import DETECTORS
 from data_contracts.models import Intent, Reason
 from policy_rules.rule_schema import (
-    AllCondition,
-    AnyCondition,
-    DetectorCondition,
-    IntentCondition,
-    LexiconCondition,
-    MessageCondition,
-    NearCondition,
-    PatternCondition,
-    PmsCondition,
-    QuestionCondition,
-    Rule,
+    AllCondition, AnyCondition, DetectorCondition, IntentCondition, LexiconCondition, MessageCondition,
+    NearCondition, PatternCondition, PmsCondition, QuestionCondition, Rule,
 )
 
 # (field, matched text, start, end) in the original text of that field; pms/model hits have no span.
@@ -228,9 +219,8 @@ def _message(cond: MessageCondition, lexicons: LexiconSet) -> Evaluator:
     spec = cond.message
 
     def evaluate(ctx: RuleContext) -> list[Hit] | None:
-        if spec.auto_generated is not None and spec.auto_generated != ctx.auto_generated:
-            return None
-        if spec.has_attachments is not None and spec.has_attachments != ctx.has_attachments:
+        if (spec.auto_generated is not None and spec.auto_generated != ctx.auto_generated) or (
+                spec.has_attachments is not None and spec.has_attachments != ctx.has_attachments):
             return None
         return [("sender", "message facts matched", None, None)]
     return evaluate
@@ -268,9 +258,8 @@ def _any(cond: AnyCondition, lexicons: LexiconSet) -> Evaluator:
 # The condition vocabulary: every condition model of the schema has exactly one compiler here.
 COMPILERS: dict[type, Callable[..., Evaluator]] = {
     LexiconCondition: _lexicon, NearCondition: _near, QuestionCondition: _question, PatternCondition: _pattern,
-    IntentCondition: _intent,
-    PmsCondition: _pms, DetectorCondition: _detector, MessageCondition: _message, AllCondition: _all,
-    AnyCondition: _any,
+    IntentCondition: _intent, PmsCondition: _pms, DetectorCondition: _detector, MessageCondition: _message,
+    AllCondition: _all, AnyCondition: _any,
 }
 
 

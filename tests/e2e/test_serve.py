@@ -20,13 +20,13 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import func, select
 
 from connectors.database import open_database
+from connectors.mailbox_config import load_mailboxes
 from connectors.model_store import load_or_train, model_path, model_version, training_rows
 from connectors.store import CaseStore
 from data_contracts import tables as t
 from evals.mailgen import generate
+from rxinbox.serve import CODE_ROOT, SWEEP_ENTRYPOINT, ServeError, deployment_spec, load_static, work_pools
 from rxinbox.settings import get_settings
-
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MODEL_CACHE = Path(tempfile.gettempdir()) / "rxinbox-test-models"
 
@@ -131,6 +131,33 @@ def served(home, tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
+def test_spec_adds_one_sweep_per_configured_mailbox(home, tmp_path):
+    home.mkdir(parents=True)
+    write_mailboxes(home, tmp_path / "mail")
+    spec = deployment_spec(load_static(), load_mailboxes(home / "mailboxes.yaml"))
+    by_name = {d["name"]: d for d in spec["deployments"]}
+    assert set(by_name) == {"local", "all-mailboxes", *MAILBOXES}
+    loeve = by_name["loeve-inbox"]
+    assert loeve["entrypoint"] == SWEEP_ENTRYPOINT and loeve["parameters"] == {"params": {"mailbox": "loeve-inbox"}}
+    assert loeve["schedules"] == [{"interval": 300, "active": True}]
+    assert loeve["tags"] == ["rxinbox", "pharmacy:loeve", "mailbox:loeve-inbox"]
+    assert loeve["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+    assert by_name["local"]["schedules"] == [{"interval": 120, "active": False}], "the template itself is unchanged"
+    assert work_pools(spec) == [POOL] and "definitions" not in spec
+    assert spec["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": str(CODE_ROOT)}}]
+
+
+def test_spec_rejects_a_mailbox_name_prefect_cannot_use(home, tmp_path):
+    home.mkdir(parents=True)
+    write_mailboxes(home, tmp_path / "mail")
+    path = home / "mailboxes.yaml"
+    path.write_text(path.read_text().replace("name: loeve-inbox", "name: loeve/inbox"))
+    with pytest.raises(ServeError, match="cannot name a Prefect deployment"):
+        deployment_spec(load_static(), load_mailboxes(path))
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_serve_deploys_everything_runs_it_and_stops(served, home):
     proc, port, log = served
     api = f"http://127.0.0.1:{port}/api"
@@ -168,7 +195,7 @@ def test_serve_deploys_everything_runs_it_and_stops(served, home):
         deadline = time.monotonic() + 30
         alerts = []
         while not alerts and time.monotonic() < deadline:
-            page = client.read_events(EventFilter(event=EventNameFilter(name=["rxinbox.flow.failed"])))
+            page = client.read_events(EventFilter(event=EventNameFilter(name=["rxinbox.flow.failed"])), limit=50)
             alerts = [e for e in page.events if e.resource.id == f"prefect.flow-run.{failing.id}"]
             time.sleep(1.0)
         assert alerts, "the on_failure hook raised the alert event"

@@ -74,6 +74,16 @@ def test_our_own_quoted_advice_is_not_a_patient_signal():
     assert not any(e.rule_id in ("medical-emergency", "new-symptoms") for e in result.evidence)
 
 
+@pytest.mark.parametrize("body", [
+    "Hej Søndergade Apotek, jeg skriver fra arbejdet: min søn har slugt 10 af mine sovepiller.",
+    "Dear Søndergade Apotek, sent from my phone - my son has swallowed some of my sleeping pills.",
+])
+def test_a_patient_line_naming_the_pharmacy_is_not_a_quote(body):
+    """Only 'wrote:' lines and From: headers open our own quoted text; a greeting must never blank the message."""
+    result = triager().triage(message(body))
+    assert result.escalate and Reason.urgent in result.reasons
+
+
 def test_hidden_html_instructions_are_suspicious_and_do_not_change_intent():
     plain = triager().triage(message("Where is my order 10455?", "Order status"))
     hidden = triager().triage(message("Where is my order 10455?", "Order status",
