@@ -92,6 +92,9 @@ class KnowledgeBase:
                  kb_settings: KnowledgeBaseSettings | None = None) -> None:
         self.settings = settings
         self.kb_settings = kb_settings or KnowledgeBaseSettings()
+        # Only the configured embedders' vectors are shared on disk: an injected one may share a name
+        # with them and still compute different vectors.
+        self._share_vectors = embeddings is None
         self.embeddings = embeddings or make_embeddings()
         self.min_score = resolve_min_score(self.embeddings.name, self.kb_settings)
         self.collection_name = _COLLECTION_SAFE.sub("-", f"{self.kb_settings.collection}-{self.embeddings.name}")
@@ -164,6 +167,8 @@ class KnowledgeBase:
         Embedding every section takes seconds (tens under load); a fresh home, a second pharmacy
         or a test run reuses the vectors of identical text instead of recomputing them.
         """
+        if not self._share_vectors:
+            return self.embeddings.embed_documents_array(texts)
         cache = self.settings.models_dir / "embeddings" / self.embeddings.name
         keys = [hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for text in texts]
         missing = [i for i, key in enumerate(keys) if not (cache / f"{key}.npy").exists()]
