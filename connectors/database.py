@@ -2,11 +2,12 @@
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 
 from core.crypto import Cipher
 from data_contracts import tables
@@ -15,6 +16,10 @@ from rxinbox.settings import Settings
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "data_contracts" / "migrations"
+# PostgreSQL advisory lock key serialising migrations of one database ("rxinbox" in ASCII, as a bigint).
+MIGRATION_LOCK = 0x7278696E626F78
+# Execution option marking a connection as read-only, so SQLite begins it without the write lock.
+READ_ONLY = "rxinbox_read"
 
 
 def load_cipher(settings: Settings) -> Cipher:
@@ -23,12 +28,28 @@ def load_cipher(settings: Settings) -> Cipher:
         return Cipher(settings.secret_key)
     key_file = settings.key_file
     if not key_file.exists():
-        settings.home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _create_key_file(key_file)
+    return Cipher(key_file.read_text().strip())
+
+
+def _create_key_file(key_file: Path) -> None:
+    # Processes starting together on a fresh home must agree on one key, and none may read a
+    # half-written file: the key is written in full under a private name, then linked into place,
+    # which fails if another process linked its key first (that one is then used by everyone).
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=key_file.parent, prefix=f".{key_file.name}.", suffix=".tmp")  # mode 0600
+    try:
         with os.fdopen(fd, "w") as handle:
             handle.write(Cipher.generate_key())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, key_file)
+        except FileExistsError:
+            return
         log.info("generated a new PHI encryption key file under RXINBOX_HOME")
-    return Cipher(key_file.read_text().strip())
+    finally:
+        os.unlink(tmp)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -43,7 +64,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:
+def _sqlite_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get(READ_ONLY):
+        # A reader needs no lock: WAL gives it a snapshot while a sweep writes.
+        conn.exec_driver_sql("BEGIN")
+        return
     # Take the write lock up front: a deferred transaction that later upgrades can fail with
     # SQLITE_BUSY under WAL when another process (a second sweep) committed in between.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -54,11 +79,16 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True)
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only; on SQLite its transactions do not wait for (or block) a writer."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
 
 
 def alembic_config(url: str) -> Config:
@@ -72,6 +102,10 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     config = alembic_config(str(engine.url))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Processes starting together on an empty database would each create the tables; the
+            # lock (released at commit) makes the others wait and then find the schema at head.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import threading
 from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
@@ -98,7 +99,8 @@ class LocalMailbox:
             msg["References"] = " ".join(refs)
         if draft:
             msg["X-Rxinbox-Draft"] = "yes"
-        tmp = path.with_suffix(".tmp")
+        # A private temp name: two workers delivering the same reply must not write one file together.
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_bytes(msg.as_bytes())
         os.replace(tmp, path)
         return str(path)

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError
 from sqlalchemy import Connection, Engine, Table, select
 
 from connectors import pms_queries as q
+from connectors.database import reading
 from data_contracts import tables
 from data_contracts.models import Consent, Contract, Dispense, Patient, PharmacyExport, PmsRequest, Prescription
 from rxinbox.settings import get_settings
@@ -199,7 +200,7 @@ class ReferencePMS:
     def export(self) -> PharmacyExport:
         """Everything the PMS holds, as an import file (sorted by id, so exports are comparable)."""
         p, rx, d, c = (tables.patients.c, tables.prescriptions.c, tables.dispenses.c, tables.consents.c)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             patients = conn.execute(select(tables.patients).order_by(p.patient_id)).all()
             prescriptions = conn.execute(select(tables.prescriptions).order_by(rx.prescription_id)).all()
             dispenses = conn.execute(select(tables.dispenses).order_by(d.dispense_id)).all()
@@ -221,7 +222,7 @@ class ReferencePMS:
         wanted = {a.strip().lower() for a in addresses if a and a.strip()}
         by_index = {cipher.blind_index(a): a for a in wanted}
         result: dict[str, list[Patient]] = {a: [] for a in wanted}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = q.select_in(conn, tables.patients, "email_index", by_index, tables.patients.c.patient_id)
         for row in rows:
             result[by_index[row.email_index]].append(q.patient_from_row(row))
@@ -229,7 +230,7 @@ class ReferencePMS:
 
     def patients_by_id(self, patient_ids: Iterable[str]) -> dict[str, Patient]:
         """The patients with these ids (unknown ids are left out)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return q.load_by_key(conn, tables.patients, "patient_id", patient_ids, q.patient_from_row)
 
     def prescriptions_for(self, patient_ids: Iterable[str]) -> dict[str, list[Prescription]]:
@@ -259,7 +260,7 @@ class ReferencePMS:
     def _grouped(self, table: Table, column: str, ids: Iterable[str], convert: Any, order: tuple) -> dict[str, list]:
         wanted = set(ids)
         result: dict[str, list[Any]] = {key: [] for key in wanted}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for row in q.select_in(conn, table, column, wanted, *order):
                 result[getattr(row, column)].append(convert(row))
         return result

@@ -1,13 +1,16 @@
 """The case store: messages seen, cases, quarantine, outbox and the audit chain, in one database."""
 
 import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Iterator
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Select, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from connectors.database import reading
 from core.audit import GENESIS, seal_many, utc
 from core.records import StoredItem
 from data_contracts import tables as t
@@ -73,6 +76,45 @@ def case_row(case: Case) -> dict:
     }
 
 
+@dataclass
+class OutboxBatch:
+    """Pending replies claimed for delivery, and the ones delivered so far with their audit events."""
+
+    pending: list[OutboundMessage]
+    delivered: list[tuple[str, AuditEvent]] = field(default_factory=list)
+    marked: int = 0
+
+    def done(self, outbound_id: str, audit: AuditEvent) -> None:
+        self.delivered.append((outbound_id, audit))
+
+
+def outbound_message(row) -> OutboundMessage:
+    return OutboundMessage(outbound_id=row["outbound_id"], case_id=row["case_id"], kind=row["kind"], to=row["to_addr"],
+                           subject=row["subject"], body=row["body"], in_reply_to=row["in_reply_to"],
+                           references=row["references"], status="pending")
+
+
+def pending_query(mailbox: str) -> Select:
+    return (
+        select(t.outbox).join(t.cases, t.cases.c.case_id == t.outbox.c.case_id)
+        .where(t.outbox.c.status == "pending", t.cases.c.mailbox == mailbox)
+        .order_by(t.outbox.c.created_at, t.outbox.c.outbound_id)
+    )
+
+
+def mark_sent(conn: Connection, delivered: list[tuple[str, AuditEvent]]) -> int:
+    """Mark delivered rows sent (at their audit event's time) with their audit events; returns how many."""
+    events = []
+    for outbound_id, audit in delivered:
+        query = (update(t.outbox).where(t.outbox.c.outbound_id == outbound_id, t.outbox.c.status == "pending")
+                 .values(status="sent", sent_at=audit.at, attempts=t.outbox.c.attempts + 1)
+                 .returning(t.outbox.c.outbound_id))
+        if conn.execute(query).all():
+            events.append(audit)
+    append_audit(conn, events)
+    return len(events)
+
+
 class CaseStore:
     """Reads and writes of the sweep's state; every write of a batch is one transaction."""
 
@@ -82,7 +124,7 @@ class CaseStore:
     def known_refs(self, mailbox: str, refs: list[str]) -> set[str]:
         """Refs already recorded for this mailbox (processed or quarantined)."""
         found: set[str] = set()
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for start in range(0, len(refs), 500):
                 chunk = refs[start:start + 500]
                 query = select(t.messages.c.ref).where(t.messages.c.mailbox == mailbox, t.messages.c.ref.in_(chunk))
@@ -91,7 +133,7 @@ class CaseStore:
 
     def known_keys(self, mailbox: str, keys: list[str]) -> set[str]:
         found: set[str] = set()
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for start in range(0, len(keys), 500):
                 chunk = keys[start:start + 500]
                 query = select(t.messages.c.message_key).where(
@@ -129,7 +171,7 @@ class CaseStore:
         return written
 
     def unmarked_refs(self, mailbox: str) -> list[str]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             query = select(t.messages.c.ref).where(t.messages.c.mailbox == mailbox, t.messages.c.marked.is_(False))
             return list(conn.execute(query).scalars())
 
@@ -140,34 +182,29 @@ class CaseStore:
                 conn.execute(update(t.messages).where(t.messages.c.mailbox == mailbox, t.messages.c.ref.in_(chunk)).values(marked=True))
 
     def pending_outbox(self, mailbox: str, limit: int = 500) -> list[OutboundMessage]:
-        query = (
-            select(t.outbox).join(t.cases, t.cases.c.case_id == t.outbox.c.case_id)
-            .where(t.outbox.c.status == "pending", t.cases.c.mailbox == mailbox)
-            .order_by(t.outbox.c.created_at, t.outbox.c.outbound_id).limit(limit)
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings()
-            return [
-                OutboundMessage(outbound_id=r["outbound_id"], case_id=r["case_id"], kind=r["kind"], to=r["to_addr"], subject=r["subject"],
-                                body=r["body"], in_reply_to=r["in_reply_to"], references=r["references"], status="pending")
-                for r in rows
-            ]
+        """A look at the mailbox's undelivered replies; delivery claims them with outbox_batch instead."""
+        with reading(self.engine) as conn:
+            return [outbound_message(r) for r in conn.execute(pending_query(mailbox).limit(limit)).mappings()]
 
-    def mark_sent(self, delivered: list[tuple[str, AuditEvent]], now: datetime) -> int:
-        """Mark delivered outbox rows done, with their audit events, in one transaction; returns how many."""
+    @contextmanager
+    def outbox_batch(self, mailbox: str, limit: int) -> Iterator[OutboxBatch]:
+        """Claim up to limit pending replies while the block runs; the ones it marks done are recorded sent at its end.
+
+        The claim is the transaction: row locks on PostgreSQL (other workers skip those rows), the
+        write lock on SQLite (other workers wait, then find them sent). Either dies with the
+        connection, so a killed worker strands nothing. An exception rolls the whole batch back; the
+        retry repeats nothing because mailbox writes are idempotent by outbound_id.
+        """
+        query = pending_query(mailbox).limit(limit)
         with self.engine.begin() as conn:
-            events = []
-            for outbound_id, audit in delivered:
-                query = (update(t.outbox).where(t.outbox.c.outbound_id == outbound_id, t.outbox.c.status == "pending")
-                         .values(status="sent", sent_at=now, attempts=t.outbox.c.attempts + 1)
-                         .returning(t.outbox.c.outbound_id))
-                if conn.execute(query).all():
-                    events.append(audit)
-            append_audit(conn, events)
-            return len(events)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(of=t.outbox, skip_locked=True)
+            batch = OutboxBatch([outbound_message(r) for r in conn.execute(query).mappings()])
+            yield batch
+            batch.marked = mark_sent(conn, batch.delivered)
 
     def audit_events(self) -> Iterator[AuditEvent]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for row in conn.execute(select(t.audit_events).order_by(t.audit_events.c.seq)).mappings():
                 yield AuditEvent(seq=row["seq"], at=utc(row["at"]), actor=row["actor"], event=row["event"],
                                  subject=row["subject"], details=row["details"], prev_hash=row["prev_hash"], hash=row["hash"])
@@ -179,9 +216,9 @@ class CaseStore:
             .join(t.messages, (t.messages.c.mailbox == t.cases.c.mailbox) & (t.messages.c.message_key == t.cases.c.message_key))
             .order_by(t.cases.c.received_at, t.cases.c.case_id)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def quarantine_rows(self) -> list[dict]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [dict(r) for r in conn.execute(select(t.quarantine).order_by(t.quarantine.c.id)).mappings()]

@@ -8,12 +8,21 @@ from typing import Protocol, runtime_checkable
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+from prefect.tasks import Task, exponential_backoff
 
+from connectors.graph_http import GraphAuthError, GraphError
+from connectors.imap_session import ImapLoginError
+from connectors.llm import LLMConfigError
 from connectors.mailbox import Mailbox
+from connectors.smtp_sender import SmtpLoginError
 from connectors.store import append_audit
 from core import pipeline
+from core.crypto import DecryptionError
 from core.parsing import parse_many
 from data_contracts.models import Action, AuditEvent, InboundMessage, SweepParams, SweepSummary
+from policy_rules.yaml_errors import RuleFileError
 from rxinbox import clock
 from tasks.context import open_mailbox, sweep_context
 from tasks.replies import plan_replies
@@ -22,6 +31,34 @@ log = logging.getLogger(__name__)
 
 
 ESCALATED_CATEGORY = "rxinbox: escalated"
+
+# Retrying cannot fix refused credentials or a wrong configuration (a bad rule file, a mailbox name
+# missing from mailboxes.yaml, the wrong PHI key): the task fails at once, so the flow's failure
+# alert goes out now rather than after half a minute of retries.
+PERMANENT_ERRORS = (ImapLoginError, SmtpLoginError, GraphAuthError, RuleFileError, LLMConfigError, DecryptionError,
+                    KeyError)
+
+
+def is_permanent(error: BaseException) -> bool:
+    # Graph throttling longer than a sweep should wait is left to the next sweep (graph_http says so).
+    throttled = isinstance(error, GraphError) and error.status == 429
+    return throttled or isinstance(error, PERMANENT_ERRORS)
+
+
+def worth_retrying(_task: Task, _task_run: TaskRun, state: State) -> bool:
+    """Prefect retry_condition_fn: retry a failed task unless its error is one retrying cannot fix."""
+    try:
+        error = state.result(raise_on_failure=False)
+    except Exception:  # the failure's result cannot be read back: keep the retry policy
+        return True
+    return not (isinstance(error, BaseException) and is_permanent(error))
+
+
+# Jittered exponential backoff, so workers that failed together (a server restart) do not retry in step.
+MAILBOX_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=4), retry_jitter_factor=0.5,
+                       retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)  # about 4, 8, 16 s
+DATABASE_RETRIES = dict(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=1), retry_jitter_factor=0.5,
+                        retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)  # about 1, 2 s
 
 
 @runtime_checkable
@@ -53,7 +90,7 @@ def mailbox_for(params: SweepParams) -> Mailbox:
     return open_mailbox(sweep_context().settings, params.source, params.mailbox)
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+@task(**MAILBOX_RETRIES)
 def reconcile_marks(params: SweepParams) -> int:
     """Mark in the mailbox what a crashed sweep committed but did not get to mark."""
     ctx, mailbox = sweep_context(), mailbox_for(params)
@@ -64,7 +101,7 @@ def reconcile_marks(params: SweepParams) -> int:
     return len(refs)
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+@task(**MAILBOX_RETRIES)
 def list_new(params: SweepParams) -> Listing:
     """List the mailbox and drop refs that are already recorded as processed or quarantined."""
     ctx, mailbox = sweep_context(), mailbox_for(params)
@@ -76,7 +113,7 @@ def list_new(params: SweepParams) -> Listing:
     return Listing(seen=len(refs), new_refs=new_refs, known=len(known))
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+@task(**MAILBOX_RETRIES)
 def fetch(params: SweepParams, refs: list[str]) -> list[InboundMessage]:
     """Fetch raw messages for a batch of refs."""
     return list(mailbox_for(params).fetch(refs))
@@ -110,7 +147,7 @@ def quarantine_path(directory: Path, content_sha256: str) -> Path:
     return directory / f"{content_sha256}.eml"
 
 
-@task(retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(**DATABASE_RETRIES)
 def commit(params: SweepParams, batch: Batch) -> list[pipeline.StoredItem]:
     """Store quarantined raw mail, then write cases, outbox, PMS requests and audit in one transaction."""
     ctx = sweep_context()
@@ -130,7 +167,7 @@ def write_once(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+@task(**MAILBOX_RETRIES)
 def mark(params: SweepParams, refs: list[str], written: list[pipeline.StoredItem]) -> None:
     """Tell the mailbox the batch is handled (and which mail a pharmacist must see), then record it."""
     ctx, mailbox = sweep_context(), mailbox_for(params)
@@ -159,7 +196,7 @@ def summarise(listing: Listing, batches: list[tuple[Batch, list[pipeline.StoredI
     return summary
 
 
-@task(retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(**DATABASE_RETRIES)
 def record_sweep(params: SweepParams, event: str, details: dict) -> None:
     """Write the sweep's own start/finish event to the audit chain."""
     ctx = sweep_context()

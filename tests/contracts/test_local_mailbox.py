@@ -1,5 +1,6 @@
 """The embedded mailbox: a folder of .eml files is read-only; a Maildir gets real Maildir semantics."""
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,30 @@ def test_drafts_and_sent_mail_are_threaded_and_idempotent(tmp_path):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(MailboxError, match="does not exist"):
         LocalMailbox(tmp_path / "nope", "local", tmp_path)
+
+
+def test_workers_writing_the_same_reply_at_once_all_succeed(tmp_path):
+    src = tmp_path / "mail"
+    src.mkdir()
+    box = LocalMailbox(src, "local", tmp_path / "home")
+    workers, replies = 8, 30
+    start, errors = threading.Barrier(workers), []
+
+    def worker() -> None:
+        start.wait(30)
+        for n in range(replies):
+            mail = OutgoingMail(to="a@example.com", subject="Re: Hej", body="Tak for din mail." * 2000,
+                                sender="apotek@example.dk", idempotency_key=f"out-{n}")
+            try:
+                box.send(mail)
+            except OSError as exc:  # reported below: a worker must not fail
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert sorted(p.name for p in (tmp_path / "home" / "outbox" / "local").iterdir()) == \
+        sorted(f"out-{n}.eml" for n in range(replies)), "one file per reply, no temp files left"

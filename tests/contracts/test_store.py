@@ -2,6 +2,7 @@
 
 from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import func, select
 
 from connectors.database import open_database
@@ -52,13 +53,25 @@ def test_audit_chain_spans_batches_and_verifies(db_home):
 def test_outbox_marked_sent_once(db_home):
     store = CaseStore(open_database(get_settings()))
     store.commit("mb", [item(1)], NOW)
-    pending = store.pending_outbox("mb")
-    assert [p.outbound_id for p in pending] == ["out-1"]
-    sent = AuditEvent(at=NOW, actor="test", event="draft.saved", subject="out-1")
-    assert store.mark_sent([("out-1", sent)], NOW) == 1
-    assert store.mark_sent([("out-1", sent)], NOW) == 0
+    with store.outbox_batch("mb", 10) as batch:
+        assert [p.outbound_id for p in batch.pending] == ["out-1"]
+        batch.done("out-1", AuditEvent(at=NOW, actor="test", event="draft.saved", subject="out-1"))
+    assert batch.marked == 1
+    with store.outbox_batch("mb", 10) as again:
+        assert again.pending == []
     assert store.pending_outbox("mb") == []
     assert [e.event for e in store.audit_events()].count("draft.saved") == 1
+
+
+def test_a_failed_outbox_batch_leaves_its_replies_pending(db_home):
+    store = CaseStore(open_database(get_settings()))
+    store.commit("mb", [item(1), item(2)], NOW)
+    with pytest.raises(ConnectionError):
+        with store.outbox_batch("mb", 10) as batch:
+            batch.done("out-1", AuditEvent(at=NOW, actor="test", event="draft.saved", subject="out-1"))
+            raise ConnectionError("mailbox went away after the first reply")
+    assert [p.outbound_id for p in store.pending_outbox("mb")] == ["out-1", "out-2"]
+    assert "draft.saved" not in [e.event for e in store.audit_events()]
 
 
 def test_marks_are_tracked_for_replay(db_home):
