@@ -1,9 +1,11 @@
 """Pure steps of a sweep: from a parsed message, its triage and its reply plan to stored records."""
 
 from datetime import datetime
+from typing import Sequence
 
 from core import drafting
 from core.drafting import ReplyPlan
+from core.identity import check_identity
 from core.ids import case_id as make_case_id
 from core.ids import outbound_id
 from core.parsing import ParseOutcome
@@ -15,6 +17,7 @@ from data_contracts.models import (
     Case,
     OutboundMessage,
     ParsedMessage,
+    Patient,
     PmsRequest,
     Prescription,
     QuarantineRecord,
@@ -28,16 +31,18 @@ KB_INTENTS = drafting.KB_INTENTS | drafting.KB_OPTIONAL_INTENTS
 QUERY_CHARS = 200
 
 
-def pms_facts(prescriptions: list[Prescription], known_patient: bool) -> PmsFacts:
-    """What triage may know from the PMS about a sender: drug names and schedules, no identity."""
+def pms_facts(parsed: ParsedMessage, patients: Sequence[Patient], prescriptions: list[Prescription]) -> PmsFacts:
+    """What triage may know from the PMS about a sender: drug names and schedules, the identity gate's status."""
+    # The gate reads the patients' names; triage gets only its verdict (minimum necessary).
     active = [p for p in prescriptions if p.status == "active"]
     return PmsFacts(
-        known_patient=known_patient,
+        known_patient=bool(patients),
         controlled_drugs=tuple(p.drug for p in active if p.controlled_schedule or p.dk_dispensing_group == "A§4"),
         drugs=tuple(p.drug for p in active),
         prior_auth_missing=tuple(
             p.drug for p in active if p.prior_auth_required and p.prior_auth_status in ("missing", "denied")
         ),
+        identity=check_identity(parsed, patients).status,
     )
 
 

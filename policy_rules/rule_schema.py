@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from core.identity import IdentityStatus
 from data_contracts.models import Intent, Priority, Reason
 from policy_rules.lexicon_schema import LEXICON_ID
 
@@ -88,6 +89,10 @@ class PmsMatch(_Strict):
     has_prior_auth_missing: bool | None = None
     mentions: Literal["controlled_drugs", "drugs", "prior_auth_missing"] | None = Field(
         default=None, description="The message names one of these drugs of the sender's active prescriptions."
+    )
+    identity: list[IdentityStatus] | None = Field(
+        default=None, min_length=1,
+        description="The identity gate's verdict on the mail (core/identity.py) is one of these statuses.",
     )
 
     @model_validator(mode="after")
@@ -234,10 +239,26 @@ class ModelStub(_Strict):
 
 
 class PmsStub(_Strict):
+    """The PMS facts an example assumes; the identity verdict is given, or worked out from a record name."""
+
     known_patient: bool = True
     controlled_drugs: list[str] = Field(default_factory=list)
     drugs: list[str] = Field(default_factory=list)
     prior_auth_missing: list[str] = Field(default_factory=list)
+    identity: IdentityStatus | None = None
+    patient_name: str | None = Field(
+        default=None, min_length=3, description="The one patient on the sender's address ('Søren Ærø'): "
+        "the example's identity status is then what the real identity gate says about its text.")
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> "PmsStub":
+        if self.identity is not None and self.patient_name is not None:
+            raise ValueError("give identity or patient_name, not both")
+        if self.patient_name is not None and not self.known_patient:
+            raise ValueError("patient_name needs known_patient: true")
+        if self.patient_name is not None and len(self.patient_name.split()) < 2:
+            raise ValueError("patient_name needs a first and a last name")
+        return self
 
 
 class RuleExample(_Strict):

@@ -29,7 +29,7 @@ def plan_replies(
     for _, message in fresh:
         patient = single.get(message.sender or "")
         rxs = prescriptions.get(patient.patient_id, []) if patient else []
-        facts = pipeline.pms_facts(rxs, known_patient=bool(patients_by_sender.get(message.sender or "")))
+        facts = pipeline.pms_facts(message, patients_by_sender.get(message.sender or "", ()), rxs)
         inputs.append(pipeline.triage_input(message, facts))
     results = ctx.triager.triage_many(inputs)
 

@@ -2,15 +2,18 @@
 
 from dataclasses import dataclass
 
+from core.identity import IdentityStatus
+
 
 @dataclass(frozen=True)
 class PmsFacts:
-    """Facts from the PMS about the sender (drug names only, no identity)."""
+    """Facts from the PMS about the sender: drug names and the identity gate's verdict, never a patient's name."""
 
     known_patient: bool
     controlled_drugs: tuple[str, ...] = ()    # active prescriptions with a controlled schedule
     drugs: tuple[str, ...] = ()               # all active prescription drug names
     prior_auth_missing: tuple[str, ...] = ()  # drugs whose prior authorisation is missing or denied
+    identity: IdentityStatus | None = None    # check_identity's status for the mail; None when not checked
 
 
 @dataclass(frozen=True)

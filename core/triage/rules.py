@@ -188,6 +188,8 @@ def _pms(cond: PmsCondition, lexicons: LexiconSet) -> Evaluator:
                   (spec.has_prior_auth_missing, bool(pms.prior_auth_missing)))
         if any(want is not None and want != have for want, have in checks):
             return None
+        if spec.identity is not None and pms.identity not in spec.identity:
+            return None
         hits: list[Hit] = []
         if spec.mentions is not None:
             hits = _mentions(ctx, getattr(pms, spec.mentions))
@@ -197,6 +199,9 @@ def _pms(cond: PmsCondition, lexicons: LexiconSet) -> Evaluator:
         facts = [f"pms.{name}" for name, want in (("known_patient", spec.known_patient),
                  ("controlled_drugs", spec.has_controlled), ("prior_auth_missing", spec.has_prior_auth_missing),
                  (spec.mentions, spec.mentions)) if name is not None and want is not None]
+        # The gate's status only: the names it compared never reach the evidence.
+        if spec.identity is not None:
+            facts.append(f"pms.identity={pms.identity}")
         return hits + [("pms", fact, None, None) for fact in facts]
     return evaluate
 

@@ -1,18 +1,22 @@
 """One parametrised test per escalation rule file: its examples must fire, its counter-examples must not."""
 
+from datetime import date
 from functools import lru_cache
 
 import pytest
 
+from core.identity import check_identity
 from core.triage.engine import REQUIRED_LEXICONS
 from core.triage.inputs import PmsFacts, TriageInput
 from core.triage.lexicon import LexiconSet
 from core.triage.context import message_context
 from core.triage.rules import ModelView, RuleSet
+from data_contracts.models import ParsedMessage, Patient
 from policy_rules.loader import EXAMPLES_SUFFIX, RULES_DIR, load_examples, load_policy, rule_files
 from policy_rules.rule_schema import RuleExample
 
 RULE_FILES = rule_files(RULES_DIR)
+SENDER = "patient@example.com"
 
 
 @lru_cache(maxsize=1)
@@ -22,17 +26,31 @@ def _compiled() -> tuple[LexiconSet, RuleSet]:
     return lexicons, RuleSet(list(policy.rules), lexicons)
 
 
+def example_facts(example: RuleExample) -> PmsFacts | None:
+    """The example's PMS stub as triage sees it; a patient_name runs the real identity gate on the text."""
+    stub = example.pms
+    if stub is None:
+        return None
+    identity = stub.identity
+    if stub.patient_name is not None:
+        first, _, last = stub.patient_name.rpartition(" ")
+        patient = Patient(patient_id="example", first_name=first, last_name=last, date_of_birth=date(1970, 1, 1),
+                          email=SENDER)
+        parsed = ParsedMessage(message_key="example", message_id=None, content_sha256="0", sender=SENDER,
+                               subject=example.subject, thread_id="example", body_text=example.text,
+                               quoted_text=example.quoted, hidden_text=example.hidden_text)
+        identity = check_identity(parsed, [patient]).status
+    return PmsFacts(stub.known_patient, tuple(stub.controlled_drugs), tuple(stub.drugs),
+                    tuple(stub.prior_auth_missing), identity)
+
+
 def fired_rules(example: RuleExample) -> set[str]:
     """Ids of the rules that fire on one example (with the model output it assumes, if any)."""
     lexicons, rules = _compiled()
-    pms = None
-    if example.pms is not None:
-        pms = PmsFacts(example.pms.known_patient, tuple(example.pms.controlled_drugs), tuple(example.pms.drugs),
-                       tuple(example.pms.prior_auth_missing))
-    item = TriageInput(id="example", sender="patient@example.com", subject=example.subject, body=example.text,
+    item = TriageInput(id="example", sender=SENDER, subject=example.subject, body=example.text,
                        quoted=example.quoted, hidden_text=example.hidden_text,
                        attachment_names=tuple(example.attachment_names), auto_generated=example.auto_generated,
-                       pms=pms)
+                       pms=example_facts(example))
     ctx = message_context(lexicons, item)
     if example.model is not None:
         ctx.model = ModelView(example.model.intent, example.model.probability,

@@ -141,3 +141,15 @@ def test_rules_reload_without_code_changes(tmp_path):
     ctx = message_context(lexicon_set, TriageInput(id="1", sender=None, subject="", body="Hello zyxwv"))
     assert "local-word" in {hit.rule.id for hit in RuleSet(list(policy.rules), lexicon_set).evaluate(ctx)}
     assert isinstance(policy.lexicons[0], Lexicon)
+
+
+def test_unknown_identity_status_fails_loudly(tmp_path):
+    rules, lexicons = _copy_policy(tmp_path)
+    path = rules / "zz-test.yaml"
+    path.write_text(GOOD_RULE.format(rule_id="zz-test", lexicon="symptoms").replace(
+        "  lexicon: symptoms", "  pms: {identity: [name_mismatched]}"), encoding="utf-8")
+    with pytest.raises(RuleFileError) as caught:
+        load_policy(rules, lexicons)
+    message = str(caught.value)
+    assert caught.value.path == str(path) and caught.value.line == 7
+    assert "when.pms.identity" in message and "'name_mismatch'" in message, "names the field and the allowed statuses"
