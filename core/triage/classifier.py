@@ -1,4 +1,4 @@
-"""Intent classifier: char 2-5 + word 1-2 TF-IDF, logistic regression, temperature-calibrated on out-of-fold scores."""
+"""Intent classifier: char + word TF-IDF, a linear model, temperature-calibrated on out-of-fold scores."""
 
 import logging
 from collections.abc import Sequence
@@ -12,6 +12,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
 
 from core.triage.dataset import TriageRow
 from core.triage.normalise import fold
@@ -25,7 +26,9 @@ PIPELINE_CONFIG: dict = {
     "char": {"analyzer": "char_wb", "ngram_range": [2, 5], "min_df": 2, "sublinear_tf": True, "max_features": 150000},
     "word": {"analyzer": "word", "ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True,
              "token_pattern": r"(?u)\b\w+\b"},
+    "classifier": "logreg",  # logreg | svm (both give decision scores that the temperature calibrates)
     "logreg": {"C": 20.0, "max_iter": 300, "tol": 1e-3, "class_weight": "balanced"},
+    "svm": {"C": 1.0, "class_weight": "balanced"},
     "cv_folds": 5,
     "subject_repeats": 2,  # the subject line says most about the intent: weigh it twice
     "quoted_chars": 600,
@@ -36,10 +39,10 @@ PIPELINE_CONFIG: dict = {
 }
 
 
-def model_text(subject: str, body: str, quoted: str = "") -> str:
+def model_text(subject: str, body: str, quoted: str = "", config: dict = PIPELINE_CONFIG) -> str:
     """What the classifier reads: subject, new text and the start of any quoted text, whitespace-collapsed."""
-    quoted_part = quoted[: PIPELINE_CONFIG["quoted_chars"]]
-    subject_part = "\n".join([subject] * PIPELINE_CONFIG["subject_repeats"])
+    quoted_part = quoted[: config["quoted_chars"]]
+    subject_part = "\n".join([subject] * config["subject_repeats"])
     return " ".join(f"{subject_part}\n{body}\n{quoted_part}".split())
 
 
@@ -51,8 +54,11 @@ def build_pipeline(config: dict = PIPELINE_CONFIG) -> Pipeline:
         ("char", TfidfVectorizer(preprocessor=fold, dtype=np.float32, **char)),
         ("word", TfidfVectorizer(preprocessor=fold, dtype=np.float32, **word)),
     ])
-    return Pipeline([("features", features), ("logreg", LogisticRegression(random_state=config["seed"],
-                                                                           **config["logreg"]))])
+    if config.get("classifier", "logreg") == "svm":
+        linear = LinearSVC(random_state=config["seed"], **config["svm"])
+    else:
+        linear = LogisticRegression(random_state=config["seed"], **config["logreg"])
+    return Pipeline([("features", features), ("linear", linear)])
 
 
 @dataclass
@@ -120,7 +126,7 @@ class CrossValidation:
 def cross_validate(rows: Sequence[TriageRow], config: dict = PIPELINE_CONFIG) -> CrossValidation:
     """Out-of-fold scores on the given rows: the temperature and the low-confidence threshold come from
     here, so no held-out row is ever looked at."""
-    texts = [model_text(r.subject, r.body) for r in rows]
+    texts = [model_text(r.subject, r.body, config=config) for r in rows]
     labels = np.array([r.intent.value for r in rows])
     routine = np.array([not r.escalate for r in rows])
     classes = np.unique(labels)
@@ -137,7 +143,7 @@ def cross_validate(rows: Sequence[TriageRow], config: dict = PIPELINE_CONFIG) ->
 def train(rows: Sequence[TriageRow], version: str, config: dict = PIPELINE_CONFIG) -> IntentModel:
     """Fit on the given (training) rows, calibrated by cross-validation on the same rows."""
     cv = cross_validate(rows, config)
-    pipeline = build_pipeline(config).fit([model_text(r.subject, r.body) for r in rows],
+    pipeline = build_pipeline(config).fit([model_text(r.subject, r.body, config=config) for r in rows],
                                           [r.intent.value for r in rows])
     log.info("trained intent model %s on %d rows (cv accuracy %.3f, temperature %.2f, threshold %.3f)",
              version, len(rows), cv.accuracy, cv.temperature, cv.threshold)

@@ -1,0 +1,123 @@
+"""Model selection for triage: cross-validated macro-F1 of pipeline variants on the TRAINING split only.
+
+`python -m evals.triage_model_search [name ...]` fits each named variant (a change to PIPELINE_CONFIG) with the
+classifier's own stratified folds and reports out-of-fold macro-F1, accuracy, and how often the model alone
+would escalate a routine training row (clinical_question on top) or miss a clinical_question. The held-out
+split is never read.
+"""
+
+import argparse
+import copy
+import sys
+import time
+
+import numpy as np
+from sklearn.metrics import f1_score
+from sklearn.model_selection import cross_val_predict
+
+from connectors import model_store
+from core.triage.classifier import PIPELINE_CONFIG, build_pipeline, choose_threshold, model_text
+from core.triage.engine import REQUIRED_LEXICONS
+from data_contracts.models import Reason
+from evals.triage_dev import _folds, fold_models, out_of_fold_results
+from policy_rules.loader import load_policy
+
+
+def _merge(base: dict, change: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+VARIANTS: dict[str, dict] = {
+    "current": {},
+    "C5": {"logreg": {"C": 5.0}},
+    "C50": {"logreg": {"C": 50.0}},
+    "C100": {"logreg": {"C": 100.0}},
+    "unweighted": {"logreg": {"class_weight": None}},
+    "char1-4": {"char": {"ngram_range": [1, 4]}},
+    "char2-6": {"char": {"ngram_range": [2, 6]}},
+    "char3-5": {"char": {"ngram_range": [3, 5]}},
+    "char_nolimit": {"char": {"max_features": None}},
+    "word1-3": {"word": {"ngram_range": [1, 3]}},
+    "word1": {"word": {"ngram_range": [1, 1]}},
+    "word_maxdf": {"word": {"max_df": 0.5}},
+    "subject1": {"subject_repeats": 1},
+    "subject3": {"subject_repeats": 3},
+    "char_analyzer": {"char": {"analyzer": "char"}},
+    "svm": {"classifier": "svm"},
+    "svm_C0.5": {"classifier": "svm", "svm": {"C": 0.5}},
+    "svm_C2": {"classifier": "svm", "svm": {"C": 2.0}},
+    "svm_char1-4": {"classifier": "svm", "char": {"ngram_range": [1, 4]}},
+    "svm_word1-3": {"classifier": "svm", "word": {"ngram_range": [1, 3]}},
+    "svm_subject3": {"classifier": "svm", "subject_repeats": 3},
+}
+
+
+def evaluate(config: dict, texts_of, rows) -> dict:
+    """Out-of-fold predictions of one config: macro-F1, accuracy and the model's own escalation errors."""
+    texts = texts_of(config)
+    labels = np.array([r.intent.value for r in rows])
+    routine = np.array([not r.escalate for r in rows])
+    predicted = cross_val_predict(build_pipeline(config), texts, labels, cv=_folds(labels, config))
+    clinical = predicted == "clinical_question"
+    return {
+        "macro_f1": f1_score(labels, predicted, average="macro"),
+        "accuracy": float(np.mean(predicted == labels)),
+        "routine_clinical": int(np.sum(clinical & routine)),
+        "clinical_missed": int(np.sum((labels == "clinical_question") & ~clinical)),
+    }
+
+
+def budget_sweep(name: str, budgets: list[float]) -> None:
+    """Dev escalation recall and false-escalation rate (rules + model, out of fold) per low-confidence budget."""
+    rows = model_store.training_rows()
+    config = _merge(PIPELINE_CONFIG, VARIANTS[name])
+    folds = fold_models(rows, name, config)
+    results = out_of_fold_results(load_policy(required_lexicons=REQUIRED_LEXICONS), rows, folds)
+    top = np.array([x.confidence for x in results])
+    routine = np.array([not r.escalate for r in rows])
+    # Escalation without the model's low-confidence reason; that reason is then re-applied per budget.
+    other = np.array([any(reason != Reason.low_confidence for reason in x.reasons) for x in results])
+    for budget in budgets:
+        flagged = np.zeros(len(rows), dtype=bool)
+        for k in range(len(folds.models)):
+            mine, others = folds.fold_of == k, folds.fold_of != k
+            threshold = choose_threshold(top[others], routine[others], budget)
+            flagged[mine] = top[mine] < threshold
+        escalated = other | flagged
+        recall = escalated[~routine].mean()
+        print(f"{name:12s} budget {budget:.3f}  recall {recall:.4f} ({int(escalated[~routine].sum())}/"
+              f"{int((~routine).sum())})  false-escalation {escalated[routine].mean():.4f} "
+              f"({int(escalated[routine].sum())}/{int(routine.sum())})", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"variants to run (default all): {', '.join(VARIANTS)}")
+    parser.add_argument("--budgets", help="comma-separated low-confidence budgets: sweep them for the first variant")
+    args = parser.parse_args(argv)
+    if args.budgets:
+        budget_sweep((args.names or ["current"])[0], [float(b) for b in args.budgets.split(",")])
+        return 0
+    rows = model_store.training_rows()
+
+    def texts_of(config: dict) -> list[str]:
+        return [model_text(r.subject, r.body, config=config) for r in rows]
+
+    for name in args.names or list(VARIANTS):
+        config = _merge(PIPELINE_CONFIG, VARIANTS[name])
+        start = time.perf_counter()
+        m = evaluate(config, texts_of, rows)
+        print(f"{name:16s} macro-F1 {m['macro_f1']:.4f}  acc {m['accuracy']:.4f}  routine->clinical "
+              f"{m['routine_clinical']:3d}  clinical missed {m['clinical_missed']:3d}  "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
