@@ -8,6 +8,7 @@ from core.drafting import ReplyPlan
 from core.identity import check_identity
 from core.ids import case_id as make_case_id
 from core.ids import outbound_id
+from core.kb_question import question_text
 from core.parsing import ParseOutcome
 from core.records import StoredItem
 from core.triage.engine import PmsFacts, TriageInput
@@ -28,7 +29,6 @@ ACTOR = "rxinbox.sweep"
 
 # Retrieve exactly where a reply can quote a passage: embedding a query is the sweep's costliest step.
 KB_INTENTS = drafting.KB_INTENTS | drafting.KB_OPTIONAL_INTENTS
-QUERY_CHARS = 200
 
 
 def pms_facts(parsed: ParsedMessage, patients: Sequence[Patient], prescriptions: list[Prescription]) -> PmsFacts:
@@ -64,7 +64,7 @@ def kb_query(parsed: ParsedMessage, triage: TriageResult) -> tuple[str, str] | N
     """The knowledge-base question for a routine message, or None when no reply will quote the KB."""
     if triage.escalate or not triage.needs_reply or triage.intent not in KB_INTENTS:
         return None
-    return (f"{parsed.subject}\n{parsed.body_text}"[:QUERY_CHARS], triage.language)
+    return (question_text(parsed.subject, parsed.body_text), triage.language)
 
 
 def quarantine_item(mailbox: str, ref: str, outcome: ParseOutcome, raw_path: str, now: datetime) -> StoredItem:

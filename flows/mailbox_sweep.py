@@ -2,6 +2,7 @@
 
 import rxinbox  # noqa: F401  (switches telemetry off before prefect reads its settings)
 from prefect import flow
+from prefect.futures import PrefectFuture
 from prefect.utilities.annotations import quote
 
 from data_contracts.models import SweepParams, SweepSummary
@@ -17,19 +18,34 @@ def mailbox_sweep(params: SweepParams = SweepParams()) -> SweepSummary:
     sweep.reconcile_marks(params)
     listing = sweep.list_new(params)
     sweep.record_sweep(params, "sweep.started", {"seen": listing.seen, "new": len(listing.new_refs)})
-    results = []
+    results, earlier_keys, previous = [], set(), None
     for start in range(0, len(listing.new_refs), batch_size):
         refs = listing.new_refs[start:start + batch_size]
         # quote(): Prefect would otherwise walk every message of a batch looking for futures.
         inbound = sweep.fetch(params, quote(refs))
-        batch = sweep.process(params, quote(inbound))
-        written = sweep.commit(params, quote(batch))
-        sweep.mark(params, quote(refs), quote(written))
-        results.append((batch, written))
+        prepared = sweep.prepare(params, quote(inbound), quote(frozenset(earlier_keys)))
+        earlier_keys.update(prepared.keys)
+        # The KB's embedding model runs outside the GIL in a worker thread, so this batch's questions are
+        # embedded while the previous batch is drafted, stored and marked on the flow's own thread.
+        passages = sweep.retrieve_passages.submit(params, quote(prepared))
+        if previous is not None:
+            results.append(finish_batch(params, *previous))
+        previous = (refs, prepared, passages)
+    if previous is not None:
+        results.append(finish_batch(params, *previous))
     outbox.deliver(params)
     summary = sweep.summarise(listing, results)
     sweep.record_sweep(params, "sweep.finished", summary.model_dump())
     return summary
+
+
+def finish_batch(params: SweepParams, refs: list[str], prepared: sweep.Prepared,
+                 passages: PrefectFuture) -> tuple[sweep.Batch, list]:
+    """Draft, commit and mark one prepared batch, in that order (a crash in between is replayed)."""
+    batch = sweep.draft(params, quote(prepared), quote(passages.result()))
+    written = sweep.commit(params, quote(batch))
+    sweep.mark(params, quote(refs), quote(written))
+    return batch, written
 
 
 if __name__ == "__main__":

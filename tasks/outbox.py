@@ -9,7 +9,7 @@ from connectors.mailbox import OutgoingMail
 from data_contracts.models import AuditEvent, SweepParams
 from rxinbox import clock
 from tasks.context import open_mailbox, sweep_context
-from tasks.sweep import MAILBOX_RETRIES
+from tasks.retry_policy import MAILBOX_RETRIES
 
 log = logging.getLogger(__name__)
 

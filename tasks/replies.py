@@ -1,64 +1,93 @@
 """Batch glue between the PMS, triage, the knowledge base and the reply planner (no writes)."""
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from core import pipeline
 from connectors.llm import polish
 from core.drafting import ReplyContext, ReplyPlan
-from data_contracts.models import Action, AuditEvent, ParsedMessage, Passage
+from data_contracts.models import (
+    Action, AuditEvent, Dispense, ParsedMessage, Passage, Patient, Prescription, TriageResult,
+)
 from tasks.context import SweepContext
 
 log = logging.getLogger(__name__)
 
 
-def plan_replies(
-    ctx: SweepContext, mailbox: str, fresh: list[tuple[str, ParsedMessage]], now: datetime
-) -> list[pipeline.StoredItem]:
-    """Triage and plan a reply for each parsed message; one PMS query per kind for the whole batch."""
-    if not fresh:
-        return []
-    senders = sorted({m.sender for _, m in fresh if m.sender})
-    patients_by_sender = ctx.pms.patients_by_email(senders)
-    single = {s: ps[0] for s, ps in patients_by_sender.items() if len(ps) == 1}
-    prescriptions = ctx.pms.prescriptions_for(sorted({p.patient_id for p in single.values()}))
-    dispenses = ctx.pms.dispenses_for(sorted({rx.prescription_id for rxs in prescriptions.values() for rx in rxs}))
+@dataclass
+class TriagedBatch:
+    """A batch's fresh messages, triaged, with the PMS records drafting needs (nothing written yet)."""
 
+    mailbox: str
+    now: datetime
+    fresh: list[tuple[str, ParsedMessage]]
+    results: list[TriageResult] = field(default_factory=list)
+    patients_by_sender: dict[str, list[Patient]] = field(default_factory=dict)
+    prescriptions: dict[str, list[Prescription]] = field(default_factory=dict)
+    dispenses: dict[str, list[Dispense]] = field(default_factory=dict)
+
+    def kb_queries(self) -> list[tuple[str, str] | None]:
+        return [pipeline.kb_query(m, r) for (_, m), r in zip(self.fresh, self.results)]
+
+
+def triage_batch(
+    ctx: SweepContext, mailbox: str, fresh: list[tuple[str, ParsedMessage]], now: datetime
+) -> TriagedBatch:
+    """Triage each parsed message with its sender's PMS facts; one PMS query per kind for the whole batch."""
+    batch = TriagedBatch(mailbox=mailbox, now=now, fresh=fresh)
+    if not fresh:
+        return batch
+    senders = sorted({m.sender for _, m in fresh if m.sender})
+    batch.patients_by_sender = ctx.pms.patients_by_email(senders)
+    single = {s: ps[0] for s, ps in batch.patients_by_sender.items() if len(ps) == 1}
+    batch.prescriptions = ctx.pms.prescriptions_for(sorted({p.patient_id for p in single.values()}))
+    batch.dispenses = ctx.pms.dispenses_for(
+        sorted({rx.prescription_id for rxs in batch.prescriptions.values() for rx in rxs}))
     inputs = []
     for _, message in fresh:
         patient = single.get(message.sender or "")
-        rxs = prescriptions.get(patient.patient_id, []) if patient else []
-        facts = pipeline.pms_facts(message, patients_by_sender.get(message.sender or "", ()), rxs)
+        rxs = batch.prescriptions.get(patient.patient_id, []) if patient else []
+        facts = pipeline.pms_facts(message, batch.patients_by_sender.get(message.sender or "", ()), rxs)
         inputs.append(pipeline.triage_input(message, facts))
-    results = ctx.triager.triage_many(inputs)
+    batch.results = ctx.triager.triage_many(inputs)
+    return batch
 
-    queries = [pipeline.kb_query(m, r) for (_, m), r in zip(fresh, results)]
-    passages = retrieve(ctx, queries)
 
+def draft_batch(ctx: SweepContext, batch: TriagedBatch, passages: list[list[Passage]]) -> list[pipeline.StoredItem]:
+    """Plan a reply (or an escalation) for each triaged message from its PMS records and KB passages."""
     items = []
-    for (ref, message), triage, found in zip(fresh, results, passages):
-        matches = tuple(patients_by_sender.get(message.sender or "", ()))
+    for (ref, message), triage, found in zip(batch.fresh, batch.results, passages):
+        matches = tuple(batch.patients_by_sender.get(message.sender or "", ()))
         patient = matches[0] if len(matches) == 1 else None
-        rxs = tuple(prescriptions.get(patient.patient_id, ())) if patient else ()
+        rxs = tuple(batch.prescriptions.get(patient.patient_id, ())) if patient else ()
         reply = ReplyContext(
-            case_id=pipeline.make_case_id(mailbox, message.message_key),
+            case_id=pipeline.make_case_id(batch.mailbox, message.message_key),
             parsed=message,
             triage=triage,
             patients=matches,
             prescriptions=rxs,
-            dispenses={rx.prescription_id: tuple(dispenses.get(rx.prescription_id, ())) for rx in rxs},
+            dispenses={rx.prescription_id: tuple(batch.dispenses.get(rx.prescription_id, ())) for rx in rxs},
             passages=tuple(found),
-            now=now,
+            now=batch.now,
         )
         plan = ctx.drafter.plan(reply)
         plan, rejection = polish_plan(ctx, plan, message, found)
-        item = pipeline.case_item(mailbox, ref, message, triage, plan, now)
+        item = pipeline.case_item(batch.mailbox, ref, message, triage, plan, batch.now)
         if rejection:
-            item.audit.append(AuditEvent(at=now, actor=pipeline.ACTOR, event="draft.llm_rejected", subject=reply.case_id,
+            item.audit.append(AuditEvent(at=batch.now, actor=pipeline.ACTOR, event="draft.llm_rejected",
+                                         subject=reply.case_id,
                                          details={"template_id": plan.draft.template_id, "reason": rejection}))
         items.append(item)
     return items
+
+
+def plan_replies(
+    ctx: SweepContext, mailbox: str, fresh: list[tuple[str, ParsedMessage]], now: datetime
+) -> list[pipeline.StoredItem]:
+    """Triage, retrieve and plan a reply for each parsed message, in one call (the sweep pipelines the three)."""
+    batch = triage_batch(ctx, mailbox, fresh, now)
+    return draft_batch(ctx, batch, retrieve(ctx, batch.kb_queries()))
 
 
 def polish_plan(ctx: SweepContext, plan: ReplyPlan, message: ParsedMessage,

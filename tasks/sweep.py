@@ -8,58 +8,21 @@ from typing import Protocol, runtime_checkable
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
-from prefect.tasks import Task, exponential_backoff
 
-from connectors.graph_http import GraphAuthError, GraphError
-from connectors.imap_session import ImapLoginError
-from connectors.llm import LLMConfigError
 from connectors.mailbox import Mailbox
-from connectors.smtp_sender import SmtpLoginError
 from connectors.store import append_audit
 from core import pipeline
-from core.crypto import DecryptionError
 from core.parsing import parse_many
-from data_contracts.models import Action, AuditEvent, InboundMessage, SweepParams, SweepSummary
-from policy_rules.yaml_errors import RuleFileError
+from data_contracts.models import Action, AuditEvent, InboundMessage, Passage, SweepParams, SweepSummary
 from rxinbox import clock
 from tasks.context import open_mailbox, sweep_context
-from tasks.replies import plan_replies
+from tasks.retry_policy import DATABASE_RETRIES, MAILBOX_RETRIES
+from tasks.replies import TriagedBatch, draft_batch, retrieve, triage_batch
 
 log = logging.getLogger(__name__)
 
 
 ESCALATED_CATEGORY = "rxinbox: escalated"
-
-# Retrying cannot fix refused credentials or a wrong configuration (a bad rule file, a mailbox name
-# missing from mailboxes.yaml, the wrong PHI key): the task fails at once, so the flow's failure
-# alert goes out now rather than after half a minute of retries.
-PERMANENT_ERRORS = (ImapLoginError, SmtpLoginError, GraphAuthError, RuleFileError, LLMConfigError, DecryptionError,
-                    KeyError)
-
-
-def is_permanent(error: BaseException) -> bool:
-    # Graph throttling longer than a sweep should wait is left to the next sweep (graph_http says so).
-    throttled = isinstance(error, GraphError) and error.status == 429
-    return throttled or isinstance(error, PERMANENT_ERRORS)
-
-
-def worth_retrying(_task: Task, _task_run: TaskRun, state: State) -> bool:
-    """Prefect retry_condition_fn: retry a failed task unless its error is one retrying cannot fix."""
-    try:
-        error = state.result(raise_on_failure=False)
-    except Exception:  # the failure's result cannot be read back: keep the retry policy
-        return True
-    return not (isinstance(error, BaseException) and is_permanent(error))
-
-
-# Jittered exponential backoff, so workers that failed together (a server restart) do not retry in step.
-MAILBOX_RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=4), retry_jitter_factor=0.5,
-                       retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)  # about 4, 8, 16 s
-DATABASE_RETRIES = dict(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=1), retry_jitter_factor=0.5,
-                        retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)  # about 1, 2 s
-
 
 @runtime_checkable
 class Categorising(Protocol):
@@ -119,27 +82,50 @@ def fetch(params: SweepParams, refs: list[str]) -> list[InboundMessage]:
     return list(mailbox_for(params).fetch(refs))
 
 
+@dataclass
+class Prepared:
+    """A batch parsed, de-duplicated and triaged, waiting for its KB passages and drafts."""
+
+    batch: Batch
+    triaged: TriagedBatch
+    keys: list[str] = field(default_factory=list)
+
+
 @task(cache_policy=NO_CACHE)
-def process(params: SweepParams, inbound: list[InboundMessage]) -> Batch:
-    """Parse, de-duplicate, triage and plan replies for a batch (no writes)."""
+def prepare(params: SweepParams, inbound: list[InboundMessage], earlier_keys: frozenset[str] = frozenset()) -> Prepared:
+    """Parse, de-duplicate (against the store and this sweep's earlier batches) and triage a batch."""
     ctx = sweep_context()
     mailbox_name = params.mailbox or ctx.settings.mailbox_name
     now = clock.now()
     outcomes = parse_many([m.raw for m in inbound])
     known = ctx.store.known_keys(mailbox_name, [o.message_key for o in outcomes])
-    batch, fresh, taken = Batch(), [], set(known)
+    batch, fresh, taken, keys = Batch(), [], set(known) | earlier_keys, []
     for message, outcome in zip(inbound, outcomes):
         if outcome.message_key in taken:
             batch.duplicates += 1
             continue
         taken.add(outcome.message_key)
+        keys.append(outcome.message_key)
         if outcome.message is None:
             batch.raw_by_key[outcome.message_key] = message.raw
             raw_path = str(quarantine_path(ctx.settings.quarantine_dir, outcome.content_sha256))
             batch.items.append(pipeline.quarantine_item(mailbox_name, message.ref, outcome, raw_path, now))
         else:
             fresh.append((message.ref, outcome.message))
-    batch.items.extend(plan_replies(ctx, mailbox_name, fresh, now))
+    return Prepared(batch=batch, triaged=triage_batch(ctx, mailbox_name, fresh, now), keys=keys)
+
+
+@task(cache_policy=NO_CACHE)
+def retrieve_passages(params: SweepParams, prepared: Prepared) -> list[list[Passage]]:
+    """Knowledge-base passages for the batch's routine questions (empty lists for the rest)."""
+    return retrieve(sweep_context(), prepared.triaged.kb_queries())
+
+
+@task(cache_policy=NO_CACHE)
+def draft(params: SweepParams, prepared: Prepared, passages: list[list[Passage]]) -> Batch:
+    """Plan the reply or escalation of every fresh message in the batch (no writes)."""
+    batch = prepared.batch
+    batch.items.extend(draft_batch(sweep_context(), prepared.triaged, passages))
     return batch
 
 

@@ -11,7 +11,7 @@ from connectors.mailbox import MailboxError
 from connectors.smtp_sender import SmtpLoginError
 from core.crypto import DecryptionError
 from policy_rules.yaml_errors import RuleFileError
-from tasks import outbox, sweep
+from tasks import outbox, retry_policy, sweep
 
 PERMANENT = [
     ImapLoginError("IMAP login failed"), SmtpLoginError("SMTP login failed"),
@@ -36,17 +36,17 @@ def failed(error: BaseException):
 
 @pytest.mark.parametrize("error", PERMANENT, ids=lambda e: type(e).__name__)
 def test_errors_retrying_cannot_fix_are_not_retried(error):
-    assert sweep.worth_retrying(None, None, failed(error)) is False
+    assert retry_policy.worth_retrying(None, None, failed(error)) is False
 
 
 @pytest.mark.parametrize("error", TRANSIENT, ids=lambda e: type(e).__name__)
 def test_passing_faults_are_retried(error):
-    assert sweep.worth_retrying(None, None, failed(error)) is True
+    assert retry_policy.worth_retrying(None, None, failed(error)) is True
 
 
 @pytest.mark.parametrize("retrying", RETRYING_TASKS, ids=lambda t: t.name)
 def test_sweep_tasks_back_off_exponentially_with_jitter(retrying):
-    assert retrying.retry_condition_fn is sweep.worth_retrying
+    assert retrying.retry_condition_fn is retry_policy.worth_retrying
     assert retrying.retries >= 2 and retrying.retry_jitter_factor > 0
     delays = retrying.retry_delay_seconds
     assert all(later == 2 * earlier for earlier, later in zip(delays, delays[1:]))
@@ -55,7 +55,7 @@ def test_sweep_tasks_back_off_exponentially_with_jitter(retrying):
 def test_a_task_fails_at_once_on_refused_credentials_and_retries_a_dropped_connection(prefect_harness):
     attempts: list[str] = []
 
-    @task(**{**sweep.MAILBOX_RETRIES, "retry_delay_seconds": 0, "retry_jitter_factor": None})
+    @task(**{**retry_policy.MAILBOX_RETRIES, "retry_delay_seconds": 0, "retry_jitter_factor": None})
     def flaky(error: BaseException) -> None:
         attempts.append(type(error).__name__)
         raise error
@@ -70,4 +70,4 @@ def test_a_task_fails_at_once_on_refused_credentials_and_retries_a_dropped_conne
     attempts.clear()
     with pytest.raises(ConnectionError):
         run(ConnectionError("reset by peer"))
-    assert attempts == ["ConnectionError"] * (1 + sweep.MAILBOX_RETRIES["retries"])
+    assert attempts == ["ConnectionError"] * (1 + retry_policy.MAILBOX_RETRIES["retries"])
