@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connectors.graph_http import GraphError, GraphHttp
-from connectors.mailbox import MailboxError
+from connectors.mailbox import MailboxError, NoticeKind, NoticeLog
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,10 @@ class FolderMirror:
 class MirrorFile:
     """The mirror on disk, one JSON file per mailbox, replaced atomically."""
 
-    def __init__(self, directory: Path, mailbox_name: str) -> None:
+    def __init__(self, directory: Path, mailbox_name: str, notices: NoticeLog | None = None) -> None:
         self.path = directory / f"{_UNSAFE_NAME.sub('_', mailbox_name)}.delta"
         self.lock = threading.Lock()
+        self.notices = notices if notices is not None else NoticeLog()
 
     def load(self) -> FolderMirror:
         try:
@@ -75,6 +76,7 @@ class MirrorFile:
             return FolderMirror()
         except (OSError, ValueError):
             log.warning("delta state %s unreadable; starting a full sync", self.path.name)
+            self.notices.record(NoticeKind.delta_resync, 1, "local delta state unreadable")
             return FolderMirror()
         if data.get("version") != STATE_VERSION:
             return FolderMirror()
@@ -104,6 +106,8 @@ def refresh(http: GraphHttp, mirror: FolderMirror, folder_id: str, start_url: st
                 raise
             log.warning("delta token for the folder expired (HTTP %d %s); resynchronising the whole folder",
                         exc.status, exc.code)
+            http.notices.record(NoticeKind.delta_resync, 1,
+                                f"delta token expired: HTTP {exc.status} {exc.code}".rstrip())
     elif mirror.delta_link:
         log.info("delta state belongs to another folder or service; starting a full sync")
     try:
@@ -113,6 +117,7 @@ def refresh(http: GraphHttp, mirror: FolderMirror, folder_id: str, start_url: st
             raise
         # A nextLink of the full round itself expired (a very long round): start it once more.
         log.warning("full delta round interrupted by an expired token; restarting it")
+        http.notices.record(NoticeKind.delta_resync, 1, f"full round restarted (HTTP {exc.status})")
         return _round(http, mirror, folder_id, start_url, params, headers, full=True)
 
 

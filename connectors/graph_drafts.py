@@ -12,7 +12,7 @@ import re
 from email.utils import parseaddr
 
 from connectors.graph_http import GraphAmbiguous, GraphHttp
-from connectors.mailbox import OutgoingMail
+from connectors.mailbox import NoticeKind, NoticeLog, OutgoingMail
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class GraphDrafts:
     name: str
     http: GraphHttp
     user: str
+    notices: NoticeLog
 
     def save_draft(self, mail: OutgoingMail) -> str:
         """A reply draft in the mailbox's Drafts, threaded under the original; exactly once per idempotency key."""
@@ -79,6 +80,7 @@ class GraphDrafts:
                 if attempt == DELIVERY_ATTEMPTS:
                     raise
                 log.warning("graph mailbox %s: answer lost while saving a reply; looking before retrying", self.name)
+                self.notices.record(NoticeKind.request_retried, 1, "reply: answer lost, looked up before retrying")
         raise AssertionError("unreachable")
 
     def _deliver_once(self, mail: OutgoingMail, send: bool) -> str:
@@ -133,6 +135,7 @@ class GraphDrafts:
                                   json={"message": {"singleValueExtendedProperties": props}})
         if mail.in_reply_to:
             log.warning("graph mailbox %s: the original of a reply is gone; saving the draft unthreaded", self.name)
+            self.notices.record(NoticeKind.reply_unthreaded, 1, "original no longer in the mailbox")
         props[0]["value"] = "filled"
         return self.http.json("POST", f"{self.user}/messages", json={
             "subject": mail.subject, "toRecipients": [recipient(mail.to)],

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from connectors.mailbox import MailboxError
+from connectors.mailbox import MailboxError, NoticeKind, NoticeLog
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ class GraphHttp:
                  sleep: Callable[[float], None] = time.sleep, timeout: tuple[float, float] = (10.0, 60.0)) -> None:
         self.session, self.service_url, self.tokens = session, service_url, tokens
         self.semaphore, self.policy, self.sleep, self.timeout = semaphore, policy, sleep, timeout
+        # Handled faults (throttling, retried requests) for the sweep's audit trail; GraphMailbox drains them.
+        self.notices = NoticeLog()
 
     def url(self, path: str) -> str:
         return self.service_url + path.lstrip("/")
@@ -163,6 +165,7 @@ class GraphHttp:
                                            f"{type(exc).__name__} after {transport_failures} attempts") from None
                 delay = self.policy.backoff(transport_failures - 1)
                 log.warning("Graph %s: %s; retrying in %.1f s", where, type(exc).__name__, delay)
+                self.notices.record(NoticeKind.request_retried, 1, f"{method} {type(exc).__name__}", delay)
                 self.sleep(delay)
                 continue
             status = response.status_code
@@ -179,11 +182,15 @@ class GraphHttp:
             if status in RETRY_STATUSES and attempt < self.policy.max_attempts:
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
                 if wait is not None and wait > self.policy.max_retry_after:
+                    self.notices.record(NoticeKind.throttled, 1, f"HTTP {status}, Retry-After {wait:.0f} s: "
+                                                                 "left to the next sweep")
                     raise GraphError(f"Graph {where}: throttled for {wait:.0f} s; leaving it to the next sweep",
                                      status, code)
                 delay = wait if wait is not None else self.policy.backoff(attempt - 1)
                 log.warning("Graph %s: HTTP %d %s; retrying in %.1f s (%s)", where, status, code, delay,
                             "Retry-After" if wait is not None else "backoff")
+                kind = NoticeKind.throttled if status == 429 else NoticeKind.request_retried
+                self.notices.record(kind, 1, f"HTTP {status}", delay)
                 self.sleep(delay)
                 continue
             raise GraphError(f"Graph {where}: HTTP {status} {code}".rstrip(), status, code)

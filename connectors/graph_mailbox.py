@@ -20,7 +20,7 @@ from connectors.graph_drafts import (  # noqa: F401  (re-exported for callers an
     DRAFTED_CATEGORY, KEY_PROPERTY, STAGE_PROPERTY, GraphDrafts, odata_string, splice_reply,
 )
 from connectors.graph_http import GraphError, GraphHttp, RetryPolicy, mailbox_semaphore
-from connectors.mailbox import MailboxError
+from connectors.mailbox import MailboxError, MailboxNotice, NoticeKind
 from connectors.mailbox_config import GraphMailboxConfig
 from data_contracts.models import InboundMessage
 from rxinbox.settings import Settings
@@ -46,10 +46,15 @@ class GraphMailbox(GraphDrafts):
         self.folder, self.processed_folder = folder, processed_folder
         self.concurrency = max_concurrency
         self.user = f"users/{quote(address, safe='@')}"
-        self.mirror_file = graph_delta.MirrorFile(state_dir, name)
+        self.notices = http.notices
+        self.mirror_file = graph_delta.MirrorFile(state_dir, name, self.notices)
         self._folders: dict[str, str] = {}
         self._folders_lock = threading.Lock()
         self.http.session.headers["Prefer"] = PREFER_IMMUTABLE
+
+    def drain_notices(self) -> list[MailboxNotice]:
+        """Faults handled since the last drain (throttling, retries, resyncs, vanished mail), for the audit trail."""
+        return self.notices.drain()
 
     def _msg(self, ref: str, suffix: str = "") -> str:
         return f"{self.user}/messages/{quote(ref, safe='')}{suffix}"
@@ -123,6 +128,7 @@ class GraphMailbox(GraphDrafts):
             if exc.status != 404:
                 raise
             log.warning("graph mailbox %s: a message was deleted between listing and fetching; skipped", self.name)
+            self.notices.record(NoticeKind.vanished_before_fetch, 1, f"folder {self.folder}")
             return None
 
     # Marking
@@ -160,6 +166,7 @@ class GraphMailbox(GraphDrafts):
             if exc.status != 404:
                 raise
             log.warning("graph mailbox %s: a message to mark was deleted meanwhile; skipped", self.name)
+            self.notices.record(NoticeKind.vanished_before_mark, 1, f"folder {self.folder}")
 
     def move(self, ref: str, folder: str) -> None:
         destination = self.folder_id(folder, create=True)

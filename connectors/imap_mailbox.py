@@ -18,7 +18,7 @@ from prefect.blocks.system import Secret
 
 from connectors.imap_protocol import fetched_bodies, group_refs, special_folder, uid_set
 from connectors.imap_session import ImapLoginError, ImapSession, ok
-from connectors.mailbox import MailboxError, OutgoingMail
+from connectors.mailbox import MailboxError, MailboxNotice, NoticeKind, NoticeLog, OutgoingMail
 from connectors.mailbox_config import ImapMailboxConfig
 from connectors.smtp_sender import SmtpSender, compose
 from data_contracts.models import InboundMessage
@@ -42,8 +42,10 @@ class ImapMailbox:
                  folder: str = "INBOX", drafts_folder: str = "Drafts", processed_folder: str | None = None,
                  sent_folder: str | None = None, from_address: str | None = None, smtp: SmtpSender | None = None,
                  ssl_context: ssl.SSLContext | None = None, timeout: float = 60.0) -> None:
+        self.notices = NoticeLog()
         self.session = ImapSession(host, username, password, port=port, security=security,
-                                   allow_plaintext_auth=allow_plaintext_auth, ssl_context=ssl_context, timeout=timeout)
+                                   allow_plaintext_auth=allow_plaintext_auth, ssl_context=ssl_context, timeout=timeout,
+                                   notices=self.notices)
         self.name, self.folder, self.drafts_folder = name, folder, drafts_folder
         self.processed_folder, self.sent_folder = processed_folder, sent_folder
         self.from_address, self.smtp = from_address, smtp
@@ -51,6 +53,10 @@ class ImapMailbox:
 
     def close(self) -> None:
         self.session.close()
+
+    def drain_notices(self) -> list[MailboxNotice]:
+        """Faults handled since the last drain (vanished mail, UIDVALIDITY changes, reconnects), for the audit trail."""
+        return self.notices.drain()
 
     def _select(self, conn: imaplib.IMAP4, readonly: bool = False) -> int:
         """Select the swept folder; a read-write select also tells whether it keeps custom keywords."""
@@ -84,11 +90,14 @@ class ImapMailbox:
                 if current != validity:
                     log.warning("IMAP mailbox %s: %d ref(s) from an older UIDVALIDITY skipped; they are listed "
                                 "again under new refs", self.name, len(uids) - start)
+                    self.notices.record(NoticeKind.uidvalidity_changed, len(uids) - start,
+                                        f"fetch skipped old refs in {self.folder}")
                     break
                 missing = sum(1 for uid in chunk if uid not in bodies)
                 if missing:
                     log.warning("IMAP mailbox %s: %d message(s) vanished between listing and fetching; skipped",
                                 self.name, missing)
+                    self.notices.record(NoticeKind.vanished_before_fetch, missing, f"folder {self.folder}")
                 for uid in chunk:
                     if uid in bodies:
                         yield InboundMessage(mailbox=self.name, ref=f"{validity}:{uid}", raw=bodies[uid],
@@ -99,8 +108,10 @@ class ImapMailbox:
         # PEEK leaves \Seen alone; the partial range truncates a giant mail so it is quarantined, not lost.
         query = f"(UID BODY.PEEK[]<0.{MAX_MESSAGE_BYTES + 1}>)"
         bodies = fetched_bodies(ok(conn.uid("FETCH", uid_set(uids), query), "UID FETCH"))
-        if any(len(raw) > MAX_MESSAGE_BYTES for raw in bodies.values()):
+        truncated = sum(1 for raw in bodies.values() if len(raw) > MAX_MESSAGE_BYTES)
+        if truncated:
             log.warning("IMAP mailbox %s: a message larger than %d bytes was truncated", self.name, MAX_MESSAGE_BYTES)
+            self.notices.record(NoticeKind.message_truncated, truncated, f"larger than {MAX_MESSAGE_BYTES} bytes")
         return validity, bodies
 
     def mark_processed(self, refs: list[str]) -> None:
@@ -122,6 +133,8 @@ class ImapMailbox:
         if marked < len(refs):
             log.warning("IMAP mailbox %s: %d ref(s) from an older UIDVALIDITY not marked",
                         self.name, len(refs) - marked)
+            self.notices.record(NoticeKind.uidvalidity_changed, len(refs) - marked,
+                                f"mark skipped old refs in {self.folder}")
 
     def move(self, ref: str, folder: str) -> None:
         def op(conn: imaplib.IMAP4) -> None:
@@ -171,6 +184,7 @@ class ImapMailbox:
         except MailboxError:
             # Raising would make the outbox retry and send the reply a second time.
             log.exception("IMAP mailbox %s: reply sent but its copy could not be stored in Sent", self.name)
+            self.notices.record(NoticeKind.sent_copy_missing, 1, f"folder {self.sent_folder}")
         return message_id
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Callable, Literal, TypeVar
 
 from connectors.imap_protocol import folder_arg, quoted, uid_set
-from connectors.mailbox import MailboxError
+from connectors.mailbox import MailboxError, NoticeKind, NoticeLog
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ class ImapSession:
 
     def __init__(self, host: str, username: str, password: Callable[[], str], *, port: int | None = None,
                  security: Literal["tls", "starttls", "plain"] = "tls", allow_plaintext_auth: bool = False,
-                 ssl_context: ssl.SSLContext | None = None, timeout: float = 60.0) -> None:
+                 ssl_context: ssl.SSLContext | None = None, timeout: float = 60.0,
+                 notices: NoticeLog | None = None) -> None:
         if security == "plain" and not allow_plaintext_auth:
             raise MailboxError(f"refusing plaintext IMAP to {host}: use tls or starttls, or set allow_plaintext_auth "
                                "(only for a local test server)")
@@ -49,6 +50,7 @@ class ImapSession:
         self._conn: imaplib.IMAP4 | None = None
         self._folders: set[str] = set()
         self._lock = threading.RLock()
+        self.notices = notices if notices is not None else NoticeLog()
 
     @property
     def address(self) -> str:
@@ -112,11 +114,16 @@ class ImapSession:
     def run(self, what: str, op: Callable[[imaplib.IMAP4], T]) -> T:
         """Run op on a live connection; after a dropped connection, reconnect with backoff and run op again whole."""
         with self._lock:
+            lost: list[str] = []
             for attempt in range(len(RETRY_DELAYS) + 1):
                 try:
                     if self._conn is None:
                         self._conn = self._connect()
-                    return op(self._conn)
+                    result = op(self._conn)
+                    if lost:
+                        # Noticed only once the operation went through: a final failure is the flow's to report.
+                        self.notices.record(NoticeKind.reconnected, len(lost), f"{what} after {', '.join(lost)}")
+                    return result
                 except ssl.SSLCertVerificationError as exc:
                     self._drop()
                     raise MailboxError(f"TLS certificate of IMAP server {self.address} not trusted: "
@@ -128,6 +135,7 @@ class ImapSession:
                                            f"{type(exc).__name__}: {exc}") from exc
                     log.warning("IMAP connection to %s lost during %s (%s); reconnecting in %.1f s",
                                 self.address, what, type(exc).__name__, RETRY_DELAYS[attempt])
+                    lost.append(type(exc).__name__)
                     time.sleep(RETRY_DELAYS[attempt])
                 except imaplib.IMAP4.error as exc:
                     self._drop()

@@ -16,6 +16,7 @@ from core.parsing import parse_many
 from data_contracts.models import Action, AuditEvent, InboundMessage, Passage, SweepParams, SweepSummary
 from rxinbox import clock
 from tasks.context import open_mailbox, sweep_context
+from tasks.notices import notices_recorded
 from tasks.retry_policy import DATABASE_RETRIES, MAILBOX_RETRIES
 from tasks.replies import TriagedBatch, draft_batch, retrieve, triage_batch
 
@@ -59,7 +60,8 @@ def reconcile_marks(params: SweepParams) -> int:
     ctx, mailbox = sweep_context(), mailbox_for(params)
     refs = ctx.store.unmarked_refs(mailbox.name)
     if refs:
-        mailbox.mark_processed(refs)
+        with notices_recorded(ctx, mailbox):
+            mailbox.mark_processed(refs)
         ctx.store.set_marked(mailbox.name, refs)
     return len(refs)
 
@@ -68,7 +70,8 @@ def reconcile_marks(params: SweepParams) -> int:
 def list_new(params: SweepParams) -> Listing:
     """List the mailbox and drop refs that are already recorded as processed or quarantined."""
     ctx, mailbox = sweep_context(), mailbox_for(params)
-    refs = mailbox.list_refs()
+    with notices_recorded(ctx, mailbox):
+        refs = mailbox.list_refs()
     known = ctx.store.known_refs(mailbox.name, refs)
     new_refs = [r for r in refs if r not in known]
     if params.limit:
@@ -79,7 +82,9 @@ def list_new(params: SweepParams) -> Listing:
 @task(**MAILBOX_RETRIES)
 def fetch(params: SweepParams, refs: list[str]) -> list[InboundMessage]:
     """Fetch raw messages for a batch of refs."""
-    return list(mailbox_for(params).fetch(refs))
+    ctx, mailbox = sweep_context(), mailbox_for(params)
+    with notices_recorded(ctx, mailbox):
+        return list(mailbox.fetch(refs))
 
 
 @dataclass
@@ -159,26 +164,34 @@ def mark(params: SweepParams, refs: list[str], written: list[pipeline.StoredItem
     ctx, mailbox = sweep_context(), mailbox_for(params)
     escalated = {item.ref: ESCALATED_CATEGORY for item in written if item.case and item.case.action == Action.escalate}
     # Staff working in Outlook see at a glance what waits for a pharmacist; other mailboxes have no categories.
-    if escalated and isinstance(mailbox, Categorising):
-        mailbox.categorise_many(escalated)
-    mailbox.mark_processed(refs)
+    with notices_recorded(ctx, mailbox):
+        if escalated and isinstance(mailbox, Categorising):
+            mailbox.categorise_many(escalated)
+        mailbox.mark_processed(refs)
     ctx.store.set_marked(mailbox.name, refs)
 
 
-def summarise(listing: Listing, batches: list[tuple[Batch, list[pipeline.StoredItem]]]) -> SweepSummary:
+def tally(batch: Batch, written: list[pipeline.StoredItem]) -> SweepSummary:
+    """One batch's counts (a sweep keeps these, not the batches: 10,000 live cases slow every GC pass)."""
+    counts = SweepSummary(skipped_duplicates=batch.duplicates + (len(batch.items) - len(written)))
+    for item in written:
+        if item.quarantine is not None:
+            counts.quarantined += 1
+            continue
+        counts.processed += 1
+        action = item.case.action if item.case else None
+        counts.escalated += action == Action.escalate
+        counts.drafted += action == Action.draft_for_approval
+        counts.auto_sent += action == Action.auto_send
+        counts.closed += action == Action.close_without_reply
+    return counts
+
+
+def summarise(listing: Listing, tallies: list[SweepSummary]) -> SweepSummary:
     summary = SweepSummary(seen=listing.seen, skipped_duplicates=listing.known)
-    for batch, written in batches:
-        summary.skipped_duplicates += batch.duplicates + (len(batch.items) - len(written))
-        for item in written:
-            if item.quarantine is not None:
-                summary.quarantined += 1
-                continue
-            summary.processed += 1
-            action = item.case.action if item.case else None
-            summary.escalated += action == Action.escalate
-            summary.drafted += action == Action.draft_for_approval
-            summary.auto_sent += action == Action.auto_send
-            summary.closed += action == Action.close_without_reply
+    for counts in tallies:
+        for name in ("processed", "quarantined", "skipped_duplicates", "escalated", "drafted", "auto_sent", "closed"):
+            setattr(summary, name, getattr(summary, name) + getattr(counts, name))
     return summary
 
 

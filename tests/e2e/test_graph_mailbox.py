@@ -18,7 +18,7 @@ from connectors.graph_mailbox import (
     DRAFTED_CATEGORY, ESCALATED_CATEGORY, KEY_PROPERTY, PROCESSED_CATEGORY, STAGE_PROPERTY, build_mailbox,
     open_from_config, splice_reply,
 )
-from connectors.mailbox import MailboxError, OutgoingMail
+from connectors.mailbox import MailboxError, MailboxNotice, NoticeKind, NoticeSource, OutgoingMail
 from connectors.mailbox_config import GraphMailboxConfig
 from evals.mailgen import load_rows, render
 from rxinbox.settings import get_settings
@@ -66,6 +66,21 @@ def reply_to(standin, ref, key="out-1", body="Your refill is ready.\nKind regard
                         body=body, sender=MAILBOX, in_reply_to=original["internetMessageId"], idempotency_key=key)
 
 
+def notices(mailbox) -> dict[NoticeKind, MailboxNotice]:
+    drained = mailbox.drain_notices()
+    assert len({n.kind for n in drained}) == len(drained), "one notice per kind and drain"
+    assert mailbox.drain_notices() == [], "a drain forgets what it handed out"
+    return {n.kind: n for n in drained}
+
+
+def assert_no_mail_content(found: dict[NoticeKind, MailboxNotice], message) -> None:
+    """Nothing of the message (subject, sender, Message-ID, body, id) may reach a notice: it goes to the audit trail."""
+    text = repr(list(found.values()))
+    for secret in (message.props["subject"], message.props["from"]["emailAddress"]["address"],
+                   message.props["internetMessageId"], message.props["body"]["content"][:30], message.immutable_id):
+        assert secret not in text
+
+
 def test_delta_listing_pages_with_immutable_ids_oldest_first_and_fetches_exact_mime(standin, home):
     refs = fill(standin, 25)
     mailbox = connector(standin, home)
@@ -79,6 +94,7 @@ def test_delta_listing_pages_with_immutable_ids_oldest_first_and_fetches_exact_m
     assert all('IdType="ImmutableId"' in e["prefer"] for e in standin.log)
     assert all("odata.maxpagesize=100" in e["prefer"] for e in standin.requests_matching("/messages/delta$"))
     assert (home / "graph" / "m365.delta").is_file()
+    assert isinstance(mailbox, NoticeSource) and notices(mailbox) == {}, "no faults, no notices"
 
 
 def test_second_round_follows_the_delta_link_and_sees_only_changes(standin, home):
@@ -129,22 +145,42 @@ def test_expired_delta_link_resyncs_the_folder_without_handing_out_handled_mail(
     assert sorted(waiting) == sorted(refs[10:] + [late])
     assert "resynchronising" in caplog.text
     assert [e["status"] for e in standin.requests_matching("/messages/delta$")[-2:]] == [410, 200]
+    found = notices(mailbox)
+    assert set(found) == {NoticeKind.delta_resync}
+    assert found[NoticeKind.delta_resync].count == 1 and "HTTP 410" in found[NoticeKind.delta_resync].detail
 
 
 def test_retry_after_is_honoured_on_429(standin, home):
     fill(standin, 3)
     sleeps = Sleeps()
     standin.add_fault("throttle", "/messages/delta$", times=2, retry_after="7")
-    assert len(connector(standin, home, sleeps).list_refs()) == 3
+    mailbox = connector(standin, home, sleeps)
+    assert len(mailbox.list_refs()) == 3
     assert sleeps == [7.0, 7.0]
+    assert notices(mailbox) == {NoticeKind.throttled: MailboxNotice(NoticeKind.throttled, 2,
+                                                                    "HTTP 429; waited 14.0 s in total")}
+
+
+def test_retry_after_beyond_the_limit_is_left_to_the_next_sweep_and_noticed(standin, home):
+    fill(standin, 1)
+    standin.add_fault("throttle", "/messages/delta$", times=1, retry_after="600")
+    mailbox = connector(standin, home)
+    with pytest.raises(MailboxError, match="throttled for 600 s"):
+        mailbox.list_refs()
+    throttled = notices(mailbox)[NoticeKind.throttled]
+    assert throttled.count == 1 and "Retry-After 600 s" in throttled.detail
 
 
 def test_a_429_storm_without_retry_after_backs_off_with_jitter_and_completes(standin, home):
     refs = fill(standin, 20)
     sleeps = Sleeps()
     standin.add_fault("throttle", r"/\$value$", times=14)
-    fetched = list(connector(standin, home, sleeps).fetch(refs))
+    mailbox = connector(standin, home, sleeps)
+    fetched = list(mailbox.fetch(refs))
     assert len(fetched) == 20
+    found = notices(mailbox)
+    assert set(found) == {NoticeKind.throttled}, "fourteen 429s from four threads make one notice"
+    assert found[NoticeKind.throttled].count == 14 and found[NoticeKind.throttled].detail.startswith("HTTP 429; waited")
     assert len(standin.requests_matching(r"/\$value$")) == 34
     assert len(sleeps) == 14 and all(0 <= s <= POLICY.max_delay for s in sleeps)
     assert len(set(sleeps)) > 1, "backoff delays are jittered, not in lock-step"
@@ -166,8 +202,14 @@ def test_no_more_than_four_requests_in_flight_for_one_mailbox(home):
 def test_connection_dropped_mid_fetch_is_retried(standin, home):
     refs = fill(standin, 5)
     standin.add_fault("drop", r"/\$value$", times=2)
-    fetched = list(connector(standin, home).fetch(refs))
+    mailbox = connector(standin, home)
+    fetched = list(mailbox.fetch(refs))
     assert [m.raw for m in fetched] == [standin.store.messages[r].mime for r in refs]
+    found = notices(mailbox)
+    assert set(found) == {NoticeKind.request_retried}
+    assert found[NoticeKind.request_retried].count == 2 and found[NoticeKind.request_retried].detail.startswith("GET ")
+    for ref in refs:
+        assert_no_mail_content(found, standin.store.messages[ref])
 
 
 def test_message_deleted_between_list_and_fetch_is_skipped_and_logged_without_phi(standin, home, caplog):
@@ -184,6 +226,10 @@ def test_message_deleted_between_list_and_fetch_is_skipped_and_logged_without_ph
     for secret in (gone.props["subject"], gone.props["from"]["emailAddress"]["address"],
                    gone.props["internetMessageId"], gone.props["body"]["content"][:30]):
         assert secret not in caplog.text
+    found = notices(mailbox)
+    assert list(found.values()) == [MailboxNotice(NoticeKind.vanished_before_fetch, 1, "folder Inbox"),
+                                    MailboxNotice(NoticeKind.vanished_before_mark, 1, "folder Inbox")]
+    assert_no_mail_content(found, gone)
 
 
 def test_reply_draft_is_threaded_under_the_original_and_saved_once(standin, home):
@@ -210,9 +256,12 @@ def test_reply_draft_is_threaded_under_the_original_and_saved_once(standin, home
 def test_a_lost_createreply_answer_is_looked_up_not_repeated(standin, home):
     ref = fill(standin, 2)[0]
     standin.add_fault("drop", r"/createReply$")
-    connector(standin, home).save_draft(reply_to(standin, ref))
+    mailbox = connector(standin, home)
+    mailbox.save_draft(reply_to(standin, ref))
     drafts = [m for m in standin.store.messages.values() if m.props["isDraft"]]
     assert len(drafts) == 1 and drafts[0].extended[STAGE_PROPERTY] == "filled"
+    retried = notices(mailbox)[NoticeKind.request_retried]
+    assert retried.count == 1 and "looked up before retrying" in retried.detail
 
 
 def test_a_crash_after_createreply_is_finished_on_replay(standin, home):
@@ -242,9 +291,11 @@ def test_send_goes_out_once_from_a_threaded_draft(standin, home):
 def test_reply_whose_original_is_gone_is_saved_unthreaded(standin, home):
     mail = OutgoingMail(to="kunde@example.net", subject="Re: Recept", body="Hej", sender=MAILBOX,
                         in_reply_to="<gone@example.net>", idempotency_key="out-9")
-    draft_id = connector(standin, home).save_draft(mail)
+    mailbox = connector(standin, home)
+    draft_id = mailbox.save_draft(mail)
     draft = standin.store.messages[draft_id]
     assert draft.props["isDraft"] and draft.in_reply_to is None and "Hej" in draft.props["body"]["content"]
+    assert set(notices(mailbox)) == {NoticeKind.reply_unthreaded}
 
 
 def test_a_rejected_token_is_a_clear_error(standin, home):
@@ -307,6 +358,8 @@ def test_an_unreachable_server_is_a_clear_error(home):
     mailbox = build_mailbox(config(), get_settings(), base_url=base, test_token="standin-token", policy=POLICY)
     with pytest.raises(GraphUnreachable, match="cannot reach Microsoft Graph"):
         mailbox.list_refs()
+    # Each refused attempt was waited for and is noticed; the failure itself is the flow's to report.
+    assert notices(mailbox)[NoticeKind.request_retried].count == POLICY.connect_attempts - 1
 
 
 def test_the_test_switches_only_point_at_this_machine(home, monkeypatch):

@@ -12,7 +12,7 @@ from prefect.blocks.system import Secret
 from connectors import imap_mailbox, imap_session
 from connectors.imap_mailbox import ImapLoginError, ImapMailbox, open_from_config
 from connectors.imap_protocol import encode_folder, fetched_bodies, group_refs, uid_set
-from connectors.mailbox import Mailbox, MailboxError, OutgoingMail
+from connectors.mailbox import Mailbox, MailboxError, MailboxNotice, NoticeKind, NoticeSource, OutgoingMail
 from connectors.mailbox_config import ImapMailboxConfig
 from connectors.smtp_sender import SmtpLoginError, SmtpSender, compose
 from rxinbox.settings import get_settings
@@ -26,6 +26,22 @@ KEYWORD = imap_mailbox.PROCESSED_KEYWORD
 def open_box(account, **kwargs) -> ImapMailbox:
     options = {"port": account.port, "security": "plain", "allow_plaintext_auth": True, **kwargs}
     return ImapMailbox("dovecot", account.host, account.user, lambda: account.password, **options)
+
+
+def notices(box: ImapMailbox) -> dict[NoticeKind, MailboxNotice]:
+    drained = box.drain_notices()
+    assert len({n.kind for n in drained}) == len(drained), "one notice per kind and drain"
+    assert box.drain_notices() == [], "a drain forgets what it handed out"
+    return {n.kind: n for n in drained}
+
+
+def assert_no_mail_content(found: dict[NoticeKind, MailboxNotice], raw: bytes) -> None:
+    """Nothing of the message (subject, sender, Message-ID, body) may reach a notice, which goes to the audit trail."""
+    msg = email.message_from_bytes(raw, policy=default_policy)
+    body = max(msg.get_body(("plain", "html")).get_content().splitlines(), key=len).strip()
+    text = repr(list(found.values()))
+    for secret in (str(msg["Subject"]), msg["From"].addresses[0].addr_spec, str(msg["Message-ID"]), body[:40]):
+        assert secret and secret not in text
 
 
 def reply(key: str = "out-1", parent: str = "<gen-000001.abc@example.net>") -> OutgoingMail:
@@ -43,6 +59,7 @@ def test_list_fetch_and_mark_are_stable_and_idempotent(dovecot):
     assert len(refs) == 5 and all(re.fullmatch(r"\d+:\d+", r) for r in refs)
     assert [int(r.split(":")[1]) for r in refs] == sorted(int(r.split(":")[1]) for r in refs)
     assert box.list_refs() == refs, "refs are stable across calls"
+    assert isinstance(box, NoticeSource)
 
     fetched = list(box.fetch(refs))
     assert [m.ref for m in fetched] == refs
@@ -56,6 +73,7 @@ def test_list_fetch_and_mark_are_stable_and_idempotent(dovecot):
     staff.select("INBOX")
     assert uids_with(staff, "KEYWORD", KEYWORD) == uids_with(staff, "SEEN") == [int(r.split(":")[1]) for r in refs[:2]]
     staff.logout()
+    assert notices(box) == {}, "a sweep without faults reports none"
 
 
 def test_mail_opened_by_staff_is_still_listed(dovecot):
@@ -137,6 +155,8 @@ def test_uidvalidity_change_gives_new_refs_and_old_ones_are_skipped(dovecot, cap
         box.mark_processed(old)
     assert "older UIDVALIDITY" in caplog.text
     assert box.list_refs() == new
+    changed = notices(box)[NoticeKind.uidvalidity_changed]
+    assert changed.count == 6 and "Apotek" in changed.detail, "3 refs skipped at fetch, 3 at mark"
 
 
 def test_connection_dropped_mid_fetch_reconnects_and_finishes(dovecot_server, dovecot, monkeypatch, caplog):
@@ -154,6 +174,11 @@ def test_connection_dropped_mid_fetch_reconnects_and_finishes(dovecot_server, do
                 dovecot_server.kick(dovecot.user)  # the server closes the session under the client
     assert [m.raw for m in fetched] == raws
     assert "lost during fetch" in caplog.text
+    found = notices(box)
+    assert set(found) == {NoticeKind.reconnected}
+    assert found[NoticeKind.reconnected].count >= 1 and found[NoticeKind.reconnected].detail.startswith("fetch after")
+    for raw in raws:
+        assert_no_mail_content(found, raw)
 
 
 def test_wrong_password_is_a_clear_error_without_retries(dovecot, caplog):
@@ -163,6 +188,7 @@ def test_wrong_password_is_a_clear_error_without_retries(dovecot, caplog):
         box.list_refs()
     assert str(error.value) == f"IMAP login failed for user {dovecot.user} on {dovecot.host}:{dovecot.port}"
     assert "reconnecting" not in caplog.text
+    assert notices(box) == {}, "a failure is the flow's to report (flow.failed), not a handled fault"
 
 
 def test_unreachable_server_names_host_and_port(monkeypatch):
@@ -171,6 +197,7 @@ def test_unreachable_server_names_host_and_port(monkeypatch):
     box = ImapMailbox("dovecot", "127.0.0.1", "x", lambda: "y", port=port, security="tls")
     with pytest.raises(MailboxError, match=rf"127\.0\.0\.1:{port} failed after 3 attempts"):
         box.list_refs()
+    assert notices(box) == {}, "reconnects that never got through are not reported as reconnected"
 
 
 def test_message_deleted_between_list_and_fetch_is_skipped(dovecot, caplog):
@@ -186,6 +213,10 @@ def test_message_deleted_between_list_and_fetch_is_skipped(dovecot, caplog):
         fetched = list(box.fetch(refs))
     assert [m.ref for m in fetched] == [refs[0], refs[2]]
     assert "vanished between listing and fetching" in caplog.text
+    found = notices(box)
+    assert set(found) == {NoticeKind.vanished_before_fetch}
+    assert found[NoticeKind.vanished_before_fetch] == MailboxNotice(NoticeKind.vanished_before_fetch, 1, "folder INBOX")
+    assert_no_mail_content(found, raws[1])
 
 
 def test_implicit_tls_and_starttls_with_a_trusted_self_signed_certificate(dovecot, imap_tls_context):
