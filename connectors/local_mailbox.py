@@ -30,6 +30,9 @@ class LocalMailbox:
     real Maildir semantics: processed mail moves from new/ to cur/ with the Seen flag.
     """
 
+    # Replies per delivery transaction: writing a file is quick, so the claim's lock is held briefly.
+    delivery_batch = 500
+
     def __init__(self, source: Path, name: str, home: Path) -> None:
         if not source.is_dir():
             raise MailboxError(f"mailbox folder {source} does not exist or is not a folder")

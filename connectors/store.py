@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Iterator
 
-from sqlalchemy import Connection, Engine, Select, insert, select, update
+from sqlalchemy import Connection, Engine, Select, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -103,16 +103,17 @@ def pending_query(mailbox: str) -> Select:
 
 
 def mark_sent(conn: Connection, delivered: list[tuple[str, AuditEvent]]) -> int:
-    """Mark delivered rows sent (at their audit event's time) with their audit events; returns how many."""
-    events = []
-    for outbound_id, audit in delivered:
-        query = (update(t.outbox).where(t.outbox.c.outbound_id == outbound_id, t.outbox.c.status == "pending")
-                 .values(status="sent", sent_at=audit.at, attempts=t.outbox.c.attempts + 1)
-                 .returning(t.outbox.c.outbound_id))
-        if conn.execute(query).all():
-            events.append(audit)
-    append_audit(conn, events)
-    return len(events)
+    """Mark delivered rows sent (at their audit event's time) with their audit events; returns how many.
+
+    Runs inside the claim's transaction, so the rows are still pending and nobody else holds them.
+    """
+    if not delivered:
+        return 0
+    query = (update(t.outbox).where(t.outbox.c.outbound_id == bindparam("oid"), t.outbox.c.status == "pending")
+             .values(status="sent", sent_at=bindparam("at"), attempts=t.outbox.c.attempts + 1))
+    conn.execute(query, [{"oid": outbound_id, "at": audit.at} for outbound_id, audit in delivered])
+    append_audit(conn, [audit for _, audit in delivered])
+    return len(delivered)
 
 
 class CaseStore:

@@ -143,6 +143,8 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", TS, nullable=False),
     Column("sent_at", TS),
+    # Delivery claims the oldest pending replies in small batches: walked in this order, not sorted each time.
+    Index("ix_outbox_status_created", "status", "created_at", "outbound_id"),
 )
 
 audit_events = Table(

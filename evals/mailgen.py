@@ -9,7 +9,10 @@ from email.utils import format_datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ROWS = [REPO / "datasets" / "triage" / "messages_en.jsonl", REPO / "datasets" / "triage" / "messages_da.jsonl"]
+TRIAGE_DIR = REPO / "datasets" / "triage"
+# Every team-written row, the first two files first (so earlier mailboxes keep their opening messages).
+ROWS = [TRIAGE_DIR / "messages_en.jsonl", TRIAGE_DIR / "messages_da.jsonl"] + sorted(
+    p for p in TRIAGE_DIR.glob("messages_*.jsonl") if p.name not in ("messages_en.jsonl", "messages_da.jsonl"))
 START = datetime(2026, 11, 1, 7, 0, tzinfo=timezone.utc)
 
 

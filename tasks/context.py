@@ -1,5 +1,6 @@
 """Per-process resources of a sweep (database, PMS, triage model, drafter, knowledge base), loaded once."""
 
+import gc
 import importlib
 import logging
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ def _build(settings: Settings) -> SweepContext:
     except Exception:  # the sweep still drafts from the PMS and templates without a KB
         log.exception("knowledge base unavailable; replies needing it get a holding reply")
         kb = None
-    return SweepContext(
+    ctx = SweepContext(
         settings=settings,
         cipher=load_cipher(settings),
         engine=engine,
@@ -61,6 +62,11 @@ def _build(settings: Settings) -> SweepContext:
         kb=kb,
         chat_model=build_chat_model(),
     )
+    # The models, lexicons and templates just loaded live as long as the process: moved out of the
+    # cyclic collector's sight, they are not walked again by every full collection during a sweep.
+    gc.collect()
+    gc.freeze()
+    return ctx
 
 
 def sweep_context() -> SweepContext:
