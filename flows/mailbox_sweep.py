@@ -33,7 +33,7 @@ def mailbox_sweep(params: SweepParams = SweepParams()) -> SweepSummary:
         previous = (refs, prepared, passages)
     if previous is not None:
         results.append(finish_batch(params, *previous))
-    outbox.deliver(params)  # replies left undelivered by an earlier, interrupted sweep
+    outbox.deliver(params)
     summary = sweep.summarise(listing, results)
     sweep.record_sweep(params, "sweep.finished", summary.model_dump())
     return summary
@@ -41,12 +41,10 @@ def mailbox_sweep(params: SweepParams = SweepParams()) -> SweepSummary:
 
 def finish_batch(params: SweepParams, refs: list[str], prepared: sweep.Prepared,
                  passages: PrefectFuture) -> SweepSummary:
-    """Draft, commit, mark and deliver one prepared batch, in that order (a crash in between is replayed)."""
+    """Draft, commit and mark one prepared batch, in that order (a crash in between is replayed); its counts."""
     batch = sweep.draft(params, quote(prepared), quote(passages.result()))
     written = sweep.commit(params, quote(batch))
     sweep.mark(params, quote(refs), quote(written))
-    # Drafts reach the mailbox batch by batch: staff can start on them while a long sweep goes on.
-    outbox.deliver(params)
     return sweep.tally(batch, written)
 
 
