@@ -1,8 +1,11 @@
 """`rxinbox triage` (JSON lines in, triage results out) and `rxinbox train` (rebuild the intent model)."""
 
 import json
+import multiprocessing
+import os
 import sys
 from collections.abc import Iterable, Iterator
+from itertools import chain, islice
 from pathlib import Path
 from typing import IO
 
@@ -62,15 +65,44 @@ def _batches(lines: Iterable[str], errors: list[str]) -> Iterator[list[TriageInp
         yield batch
 
 
-def run(triager: Triager, source: IO[str], sink: IO[str]) -> tuple[int, list[str]]:
-    """Triage every line of `source` into `sink`; returns (lines written, errors)."""
+def render(triager: Triager, batch: list[TriageInput]) -> tuple[int, str]:
+    """Output lines of one batch (and how many): workers send text back, not result objects."""
+    results = triager.triage_many(batch)
+    return len(batch), "".join(json.dumps(result_json(item.id, result), ensure_ascii=False) + "\n"
+                               for item, result in zip(batch, results))
+
+
+# The forked workers' triager: inherited from the parent at fork time, never pickled.
+_WORKER_TRIAGER: Triager | None = None
+
+
+def _render_in_worker(batch: list[TriageInput]) -> tuple[int, str]:
+    return render(_WORKER_TRIAGER, batch)
+
+
+def run(triager: Triager, source: IO[str], sink: IO[str], workers: int = 1) -> tuple[int, list[str]]:
+    """Triage every line of `source` into `sink`, in input order; returns (lines written, errors).
+
+    Input of more than one batch is spread over `workers` forked processes (one per core), so a big
+    file uses the whole machine; a small one never pays for starting them.
+    """
+    global _WORKER_TRIAGER
     errors: list[str] = []
+    batches = _batches(source, errors)
+    head = list(islice(batches, 2))
+    serial = workers <= 1 or len(head) < 2 or "fork" not in multiprocessing.get_all_start_methods()
     written = 0
-    for batch in _batches(source, errors):
-        results = triager.triage_many(batch)
-        sink.write("".join(json.dumps(result_json(item.id, result), ensure_ascii=False) + "\n"
-                           for item, result in zip(batch, results)))
-        written += len(batch)
+    if serial:
+        for batch in chain(head, batches):
+            count, text = render(triager, batch)
+            sink.write(text)
+            written += count
+        return written, errors
+    _WORKER_TRIAGER = triager
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for count, text in pool.imap(_render_in_worker, chain(head, batches)):
+            sink.write(text)
+            written += count
     return written, errors
 
 
@@ -78,6 +110,7 @@ def triage_command(
     input: Path | None = typer.Option(None, "--input", "-i", help="JSONL file; stdin when omitted.",
                                       exists=True, dir_okay=False, readable=True),
     output: Path | None = typer.Option(None, "--output", "-o", help="JSONL file; stdout when omitted."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes for large input; 0 = one per CPU core."),
 ) -> None:
     """Triage e-mails: intent, escalation, reasons and evidence per line (offline, shipped model).
 
@@ -87,7 +120,7 @@ def triage_command(
     source = input.open(encoding="utf-8") if input else sys.stdin
     sink = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
-        written, errors = run(triager, source, sink)
+        written, errors = run(triager, source, sink, workers or os.cpu_count() or 1)
     finally:
         if input:
             source.close()

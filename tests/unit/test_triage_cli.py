@@ -1,5 +1,6 @@
 """`rxinbox triage` and `rxinbox train`: JSONL in, JSONL out with exactly the specified fields."""
 
+import io
 import json
 
 import typer
@@ -54,3 +55,16 @@ def test_train_command_writes_a_versioned_model(tmp_path, monkeypatch):
                         lambda models_dir, rows: (triage_cmd.model_store.load(model_path), model_path))
     result = CliRunner().invoke(_app(monkeypatch), ["train"])
     assert result.exit_code == 0 and "trained triage model" in result.output and model_path.name in result.output
+
+
+def test_large_input_over_two_workers_matches_one_process_line_for_line():
+    # Three batches, a bad line in the middle: forked workers must keep input order and the error report.
+    lines = [json.dumps({**LINES[i % 2], "id": f"m{i}"}) for i in range(2 * triage_cmd.BATCH + 7)]
+    lines.insert(600, "not json")
+    text = "\n".join(lines) + "\n"
+    serial, parallel = io.StringIO(), io.StringIO()
+    one = triage_cmd.run(triager(), io.StringIO(text), serial, workers=1)
+    two = triage_cmd.run(triager(), io.StringIO(text), parallel, workers=2)
+    assert one == two == (2 * triage_cmd.BATCH + 7, ["line 601: Expecting value: line 1 column 1 (char 0)"])
+    assert parallel.getvalue() == serial.getvalue()
+    assert [json.loads(line)["id"] for line in parallel.getvalue().splitlines()][:3] == ["m0", "m1", "m2"]
