@@ -1,6 +1,8 @@
 """The trained triage model as a versioned artefact: RXINBOX_HOME/models/triage-<version>.joblib."""
 
 import hashlib
+import importlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -9,13 +11,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import joblib
-import sklearn
 
-from core.triage.classifier import PIPELINE_CONFIG, IntentModel, train
+from core.triage.intent_model import PIPELINE_CONFIG, IntentModel
 from core.triage.dataset import DATASET_DIR, TriageRow, dataset_files, is_held_out, read_rows
 
 log = logging.getLogger(__name__)
 PREFIX = "triage-"
+# Read from the package metadata: importing scikit-learn costs ~2 s and triaging does not need it.
+SKLEARN_VERSION = importlib.metadata.version("scikit-learn")
+# The artefact's layout (numpy vocabularies and weights); part of the version, so a change retrains.
+ARTEFACT_FORMAT = "numpy-tfidf-linear-1"
+# Training (scikit-learn) is loaded only when a model must be trained, never to triage.
+TRAINER_MODULE = "core.triage.classifier"
 
 
 def training_rows(directory: Path = DATASET_DIR, extra: Sequence[Path] = ()) -> list[TriageRow]:
@@ -30,8 +37,13 @@ def model_version(rows: Sequence[TriageRow], config: dict = PIPELINE_CONFIG) -> 
     for row in sorted(rows, key=lambda r: r.id):
         digest.update(row.model_dump_json(by_alias=True).encode("utf-8") + b"\n")
     digest.update(json.dumps(config, sort_keys=True).encode("utf-8"))
-    digest.update(sklearn.__version__.encode("ascii"))
+    digest.update(f"{SKLEARN_VERSION} {ARTEFACT_FORMAT}".encode("ascii"))
     return digest.hexdigest()[:16]
+
+
+def train(rows: Sequence[TriageRow], version: str) -> IntentModel:
+    """Fit a model with scikit-learn, loaded here on demand (a command that only triages never pays for it)."""
+    return importlib.import_module(TRAINER_MODULE).train(rows, version)
 
 
 def model_path(models_dir: Path, version: str) -> Path:
@@ -56,9 +68,9 @@ def load(path: Path) -> IntentModel:
     model = joblib.load(path)
     if not isinstance(model, IntentModel):
         raise ValueError(f"{path} is not a triage model artefact")
-    if model.sklearn_version != sklearn.__version__:
+    if model.sklearn_version != SKLEARN_VERSION:
         raise ValueError(f"{path} was trained with scikit-learn {model.sklearn_version}, "
-                         f"this is {sklearn.__version__}: run `rxinbox train`")
+                         f"this is {SKLEARN_VERSION}: run `rxinbox train`")
     return model
 
 

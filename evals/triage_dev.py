@@ -15,7 +15,7 @@ from scipy.special import softmax
 from sklearn.model_selection import StratifiedKFold
 
 from core.triage.classifier import (
-    PIPELINE_CONFIG, IntentModel, build_pipeline, choose_threshold, fit_temperature, model_text,
+    PIPELINE_CONFIG, IntentModel, build_pipeline, choose_threshold, export, fit_temperature, model_text,
 )
 from core.triage.dataset import TriageRow
 from core.triage.engine import TriageInput, Triager
@@ -61,15 +61,14 @@ def fold_models(rows: Sequence[TriageRow], version: str, config: dict = PIPELINE
         temperature = fit_temperature(oof[others], labels[others], classes)
         proba = softmax(oof[others] / temperature, axis=1)
         threshold = choose_threshold(proba.max(axis=1), routine[others], config["low_confidence_budget"])
-        models.append(IntentModel(pipeline, temperature, threshold, f"{version}-fold{k}",
-                                  trained_rows=int(others.sum())))
+        models.append(export(pipeline, temperature, threshold, f"{version}-fold{k}", trained_rows=int(others.sum())))
     temperature = fit_temperature(oof, labels, classes)
     top = softmax(oof / temperature, axis=1).max(axis=1)
     threshold = choose_threshold(top, routine, config["low_confidence_budget"])
     accuracy = float(np.mean(classes[oof.argmax(axis=1)] == labels))
-    full = IntentModel(build_pipeline(config).fit(texts, labels), temperature, threshold, version,
-                       trained_rows=len(rows),
-                       metrics={"cv_accuracy": accuracy, "temperature": temperature, "threshold": threshold})
+    full = export(build_pipeline(config).fit(texts, labels), temperature, threshold, version,
+                  trained_rows=len(rows),
+                  metrics={"cv_accuracy": accuracy, "temperature": temperature, "threshold": threshold})
     return FoldModels(fold_of, models, full)
 
 

@@ -2,7 +2,7 @@
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import sklearn
@@ -15,35 +15,10 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from core.triage.dataset import TriageRow
+from core.triage.intent_model import PIPELINE_CONFIG, IntentModel, TfidfFeatures, model_text  # noqa: F401 (re-exported)
 from core.triage.normalise import fold
-from core.triage.rules import ModelView
-from data_contracts.models import Intent
 
 log = logging.getLogger(__name__)
-
-# Everything that shapes the model; part of its version, so a change retrains.
-PIPELINE_CONFIG: dict = {
-    "char": {"analyzer": "char_wb", "ngram_range": [2, 5], "min_df": 2, "sublinear_tf": True, "max_features": 150000},
-    "word": {"analyzer": "word", "ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True,
-             "token_pattern": r"(?u)\b\w+\b"},
-    "classifier": "logreg",  # logreg | svm (both give decision scores that the temperature calibrates)
-    "logreg": {"C": 20.0, "max_iter": 300, "tol": 1e-3, "class_weight": "balanced"},
-    "svm": {"C": 1.0, "class_weight": "balanced"},
-    "cv_folds": 5,
-    "subject_repeats": 2,  # the subject line says most about the intent: weigh it twice
-    "quoted_chars": 600,
-    # low_confidence: the top probability below which a message escalates, chosen by cross-validation on
-    # the training split so that at most this share of routine training messages is flagged.
-    "low_confidence_budget": 0.04,
-    "seed": 7,
-}
-
-
-def model_text(subject: str, body: str, quoted: str = "", config: dict = PIPELINE_CONFIG) -> str:
-    """What the classifier reads: subject, new text and the start of any quoted text, whitespace-collapsed."""
-    quoted_part = quoted[: config["quoted_chars"]]
-    subject_part = "\n".join([subject] * config["subject_repeats"])
-    return " ".join(f"{subject_part}\n{body}\n{quoted_part}".split())
 
 
 def build_pipeline(config: dict = PIPELINE_CONFIG) -> Pipeline:
@@ -61,36 +36,20 @@ def build_pipeline(config: dict = PIPELINE_CONFIG) -> Pipeline:
     return Pipeline([("features", features), ("linear", linear)])
 
 
-@dataclass
-class IntentModel:
-    """A trained classifier with its temperature, low-confidence threshold and provenance (the artefact)."""
-
-    pipeline: Pipeline
-    temperature: float
-    threshold: float
-    version: str
-    sklearn_version: str = sklearn.__version__
-    trained_rows: int = 0
-    metrics: dict = field(default_factory=dict)
-
-    @property
-    def labels(self) -> list[Intent]:
-        return [Intent(c) for c in self.pipeline.classes_]
-
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """Calibrated class probabilities, one row per text (columns in `labels` order)."""
-        return softmax(self.pipeline.decision_function(list(texts)) / self.temperature, axis=1)
-
-    def predict(self, texts: Sequence[str]) -> list[ModelView]:
-        """The model's view of a batch of texts (vectorised once)."""
-        if not texts:
-            return []
-        labels = self.labels
-        views = []
-        for row in self.probabilities(texts):
-            best = int(row.argmax())
-            views.append(ModelView(labels[best], float(row[best]), dict(zip(labels, row.tolist()))))
-        return views
+def export(pipeline: Pipeline, temperature: float, threshold: float, version: str, **provenance) -> IntentModel:
+    """The numpy-only artefact of a fitted pipeline: vocabularies, idf weights and the linear layer."""
+    blocks = []
+    for _, vectorizer in pipeline.named_steps["features"].transformer_list:
+        blocks.append(TfidfFeatures(
+            analyzer=vectorizer.analyzer, ngram_range=tuple(vectorizer.ngram_range),
+            vocabulary={term: int(i) for term, i in vectorizer.vocabulary_.items()},
+            idf=vectorizer.idf_.astype(np.float32), token_pattern=vectorizer.token_pattern,
+        ))
+    linear = pipeline.named_steps["linear"]
+    return IntentModel(features=blocks, coef=np.asarray(linear.coef_, dtype=np.float64),
+                       intercept=np.asarray(linear.intercept_, dtype=np.float64),
+                       classes=tuple(str(c) for c in linear.classes_), temperature=temperature, threshold=threshold,
+                       version=version, sklearn_version=sklearn.__version__, **provenance)
 
 
 def fit_temperature(scores: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> float:
@@ -147,5 +106,5 @@ def train(rows: Sequence[TriageRow], version: str, config: dict = PIPELINE_CONFI
                                           [r.intent.value for r in rows])
     log.info("trained intent model %s on %d rows (cv accuracy %.3f, temperature %.2f, threshold %.3f)",
              version, len(rows), cv.accuracy, cv.temperature, cv.threshold)
-    return IntentModel(pipeline, cv.temperature, cv.threshold, version, trained_rows=len(rows),
-                       metrics={"cv_accuracy": cv.accuracy, "temperature": cv.temperature, "threshold": cv.threshold})
+    return export(pipeline, cv.temperature, cv.threshold, version, trained_rows=len(rows),
+                  metrics={"cv_accuracy": cv.accuracy, "temperature": cv.temperature, "threshold": cv.threshold})

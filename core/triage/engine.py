@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 from connectors import model_store
-from core.triage.classifier import IntentModel, model_text
+from core.triage.intent_model import IntentModel, model_text
 from core.triage.decision import Signals, decide
 from core.triage.inputs import PmsFacts, TriageInput
 from core.triage.language import detect_language

@@ -1,0 +1,46 @@
+"""The numpy intent model scores exactly as the scikit-learn pipeline it was exported from."""
+
+import numpy as np
+import pytest
+
+from core.triage.classifier import build_pipeline, export, model_text
+from core.triage.dataset import is_held_out
+from connectors.model_store import training_rows
+
+EDGE_TEXTS = [
+    "", "   ", "a", "ok", "Hej", "Kan I   forny min\tmedicin?\n\nMvh", "SØREN æøå ÆØÅ soeren",
+    "Zopiklon 7,5 mg – 2×dagligt!!", "https://example.dk/min-side?x=1", "x" * 40, "émigré naïve café",
+]
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rows = [r for r in training_rows() if not is_held_out(r.id)][:400]
+    texts = [model_text(r.subject, r.body) for r in rows]
+    pipeline = build_pipeline().fit(texts, [r.intent.value for r in rows])
+    return pipeline, export(pipeline, temperature=0.7, threshold=0.3, version="test"), texts
+
+
+@pytest.mark.parametrize("block", [0, 1], ids=["char_wb", "word"])
+def test_terms_are_scikit_learns_analyzer_output(fitted, block):
+    pipeline, model, texts = fitted
+    analyzer = pipeline.named_steps["features"].transformer_list[block][1].build_analyzer()
+    for text in EDGE_TEXTS + texts[:50]:
+        assert model.features[block].terms(text) == analyzer(text)
+
+
+def test_decision_scores_match_the_pipeline(fitted):
+    pipeline, model, texts = fitted
+    unseen = [model_text(r.subject, r.body) for r in training_rows()[400:700]]
+    sample = EDGE_TEXTS + texts[:100] + unseen
+    expected = pipeline.decision_function(sample)
+    np.testing.assert_allclose(model.decision_function(sample), expected, rtol=1e-4, atol=1e-4)
+    assert model.classes == tuple(pipeline.classes_)
+    assert [v.top.value for v in model.predict(sample)] == list(pipeline.classes_[expected.argmax(axis=1)])
+
+
+def test_probabilities_are_a_distribution(fitted):
+    _, model, texts = fitted
+    probabilities = model.probabilities(texts[:20] + [""])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    assert (probabilities > 0).all()
