@@ -57,7 +57,8 @@ def question_text(subject: str, body: str) -> str:
     if first_question and first_question not in chosen:
         # The question itself matters more than the story before it: it replaces the last sentence taken.
         chosen = [*chosen[:-1], first_question] if len(chosen) > 1 else [first_question]
-    text = _SPACES.sub(" ", _NOISE.sub(" ", " ".join([subject.strip(), *chosen]))).strip()
+    # The sentences were cleaned when split; only the subject still carries numbers and addresses.
+    text = " ".join([_SPACES.sub(" ", _NOISE.sub(" ", subject)).strip(), *chosen]).strip()
     if len(text) <= MAX_QUESTION_CHARS:
         return text
     cut = text[:MAX_QUESTION_CHARS]

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.model_selection import StratifiedKFold
 
 from core.triage.classifier import (
-    PIPELINE_CONFIG, IntentModel, build_pipeline, choose_threshold, export, fit_temperature, model_text,
+    PIPELINE_CONFIG, IntentModel, build_pipeline, choose_threshold, cv_splitter, export, fit_temperature,
+    model_text,
 )
 from core.triage.dataset import TriageRow
 from core.triage.engine import TriageInput, Triager
@@ -34,13 +34,6 @@ class FoldModels:
     full: IntentModel
 
 
-def _folds(labels: np.ndarray, config: dict) -> StratifiedKFold:
-    """The classifier's own splitter (classifier.cross_validate), so dev folds equal its calibration folds."""
-    classes = np.unique(labels)
-    folds = min(config["cv_folds"], int(np.bincount(np.searchsorted(classes, labels)).min()))
-    return StratifiedKFold(max(folds, 2), shuffle=True, random_state=config["seed"])
-
-
 def fold_models(rows: Sequence[TriageRow], version: str, config: dict = PIPELINE_CONFIG) -> FoldModels:
     """Fit one pipeline per fold plus the full one; the full model equals what classifier.train() returns."""
     texts = [model_text(r.subject, r.body, config=config) for r in rows]
@@ -50,7 +43,7 @@ def fold_models(rows: Sequence[TriageRow], version: str, config: dict = PIPELINE
     fold_of = np.zeros(len(rows), dtype=int)
     oof = np.zeros((len(rows), len(classes)))
     pipelines = []
-    for k, (train_idx, test_idx) in enumerate(_folds(labels, config).split(texts, labels)):
+    for k, (train_idx, test_idx) in enumerate(cv_splitter(labels, config).split(texts, labels)):
         pipeline = build_pipeline(config).fit([texts[i] for i in train_idx], labels[train_idx])
         oof[test_idx] = pipeline.decision_function([texts[i] for i in test_idx])
         fold_of[test_idx] = k

@@ -16,10 +16,10 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import cross_val_predict
 
 from connectors import model_store
-from core.triage.classifier import PIPELINE_CONFIG, build_pipeline, choose_threshold, model_text
+from core.triage.classifier import PIPELINE_CONFIG, build_pipeline, choose_threshold, cv_splitter, model_text
 from core.triage.engine import REQUIRED_LEXICONS
 from data_contracts.models import Reason
-from evals.triage_dev import _folds, fold_models, out_of_fold_results
+from evals.triage_dev import fold_models, out_of_fold_results
 from policy_rules.loader import load_policy
 
 
@@ -63,7 +63,7 @@ def evaluate(config: dict, texts_of, rows) -> dict:
     texts = texts_of(config)
     labels = np.array([r.intent.value for r in rows])
     routine = np.array([not r.escalate for r in rows])
-    predicted = cross_val_predict(build_pipeline(config), texts, labels, cv=_folds(labels, config))
+    predicted = cross_val_predict(build_pipeline(config), texts, labels, cv=cv_splitter(labels, config))
     clinical = predicted == "clinical_question"
     return {
         "macro_f1": f1_score(labels, predicted, average="macro"),

@@ -188,11 +188,9 @@ def tally(batch: Batch, written: list[pipeline.StoredItem]) -> SweepSummary:
 
 
 def summarise(listing: Listing, tallies: list[SweepSummary]) -> SweepSummary:
-    summary = SweepSummary(seen=listing.seen, skipped_duplicates=listing.known)
-    for counts in tallies:
-        for name in ("processed", "quarantined", "skipped_duplicates", "escalated", "drafted", "auto_sent", "closed"):
-            setattr(summary, name, getattr(summary, name) + getattr(counts, name))
-    return summary
+    """The sweep's counts: what the listing saw plus every batch's tally."""
+    counts = [SweepSummary(seen=listing.seen, skipped_duplicates=listing.known), *tallies]
+    return SweepSummary(**{name: sum(getattr(c, name) for c in counts) for name in SweepSummary.model_fields})
 
 
 @task(**DATABASE_RETRIES)

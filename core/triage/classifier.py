@@ -82,6 +82,13 @@ class CrossValidation:
     accuracy: float
 
 
+def cv_splitter(labels: np.ndarray, config: dict = PIPELINE_CONFIG) -> StratifiedKFold:
+    """The folds calibration is fitted on: as many as the rarest intent allows, at most `cv_folds`."""
+    classes = np.unique(labels)
+    folds = min(config["cv_folds"], int(np.bincount(np.searchsorted(classes, labels)).min()))
+    return StratifiedKFold(max(folds, 2), shuffle=True, random_state=config["seed"])
+
+
 def cross_validate(rows: Sequence[TriageRow], config: dict = PIPELINE_CONFIG) -> CrossValidation:
     """Out-of-fold scores on the given rows: the temperature and the low-confidence threshold come from
     here, so no held-out row is ever looked at."""
@@ -89,9 +96,8 @@ def cross_validate(rows: Sequence[TriageRow], config: dict = PIPELINE_CONFIG) ->
     labels = np.array([r.intent.value for r in rows])
     routine = np.array([not r.escalate for r in rows])
     classes = np.unique(labels)
-    folds = min(config["cv_folds"], int(np.bincount(np.searchsorted(classes, labels)).min()))
-    cv = StratifiedKFold(max(folds, 2), shuffle=True, random_state=config["seed"])
-    oof = cross_val_predict(build_pipeline(config), texts, labels, cv=cv, method="decision_function")
+    oof = cross_val_predict(build_pipeline(config), texts, labels, cv=cv_splitter(labels, config),
+                            method="decision_function")
     temperature = fit_temperature(oof, labels, classes)
     proba = softmax(oof / temperature, axis=1)
     threshold = choose_threshold(proba.max(axis=1), routine, config["low_confidence_budget"])

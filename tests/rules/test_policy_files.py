@@ -69,6 +69,17 @@ def _copy_policy(tmp_path):
     return rules, lexicons
 
 
+def _load_with_condition(tmp_path, condition: str):
+    """Load the policy plus one test rule whose `when` is `condition`; the rule's path and the load error."""
+    rules, lexicons = _copy_policy(tmp_path)
+    path = rules / "zz-test.yaml"
+    path.write_text(GOOD_RULE.format(rule_id="zz-test", lexicon="symptoms").replace(
+        "  lexicon: symptoms", f"  {condition}"), encoding="utf-8")
+    with pytest.raises(RuleFileError) as caught:
+        load_policy(rules, lexicons)
+    return path, caught.value
+
+
 def test_broken_rule_field_names_file_line_and_field(tmp_path):
     rules, lexicons = _copy_policy(tmp_path)
     path = rules / "adverse-reaction.yaml"
@@ -82,13 +93,8 @@ def test_broken_rule_field_names_file_line_and_field(tmp_path):
 
 
 def test_unknown_condition_name_fails_loudly(tmp_path):
-    rules, lexicons = _copy_policy(tmp_path)
-    path = rules / "zz-test.yaml"
-    path.write_text(GOOD_RULE.format(rule_id="zz-test", lexicon="symptoms").replace("  lexicon: symptoms",
-                    "  any:\n    - lexicon: symptoms\n    - keyword: pain"), encoding="utf-8")
-    with pytest.raises(RuleFileError) as caught:
-        load_policy(rules, lexicons)
-    assert caught.value.path == str(path) and caught.value.line == 9 and "keyword" in caught.value.message
+    path, error = _load_with_condition(tmp_path, "any:\n    - lexicon: symptoms\n    - keyword: pain")
+    assert error.path == str(path) and error.line == 9 and "keyword" in error.message
 
 
 def test_unknown_lexicon_name_fails_with_its_line(tmp_path):
@@ -110,16 +116,11 @@ def test_broken_lexicon_fails_with_location(tmp_path):
 
 
 def test_invalid_yaml_and_regex_fail_with_location(tmp_path):
-    rules, lexicons = _copy_policy(tmp_path)
-    path = rules / "zz-test.yaml"
-    path.write_text(GOOD_RULE.format(rule_id="zz-test", lexicon="symptoms").replace(
-        "  lexicon: symptoms", "  pattern: '(unclosed'"), encoding="utf-8")
-    with pytest.raises(RuleFileError) as caught:
-        load_policy(rules, lexicons)
-    assert caught.value.line == 7 and "regular expression" in caught.value.message
+    path, error = _load_with_condition(tmp_path, "pattern: '(unclosed'")
+    assert error.line == 7 and "regular expression" in error.message
     path.write_text("id: [unclosed\n", encoding="utf-8")
     with pytest.raises(RuleFileError) as caught:
-        load_policy(rules, lexicons)
+        load_policy(path.parent, tmp_path / "lexicons")
     assert "invalid YAML" in caught.value.message and caught.value.line is not None
 
 
@@ -144,12 +145,7 @@ def test_rules_reload_without_code_changes(tmp_path):
 
 
 def test_unknown_identity_status_fails_loudly(tmp_path):
-    rules, lexicons = _copy_policy(tmp_path)
-    path = rules / "zz-test.yaml"
-    path.write_text(GOOD_RULE.format(rule_id="zz-test", lexicon="symptoms").replace(
-        "  lexicon: symptoms", "  pms: {identity: [name_mismatched]}"), encoding="utf-8")
-    with pytest.raises(RuleFileError) as caught:
-        load_policy(rules, lexicons)
-    message = str(caught.value)
-    assert caught.value.path == str(path) and caught.value.line == 7
+    path, error = _load_with_condition(tmp_path, "pms: {identity: [name_mismatched]}")
+    message = str(error)
+    assert error.path == str(path) and error.line == 7
     assert "when.pms.identity" in message and "'name_mismatch'" in message, "names the field and the allowed statuses"
