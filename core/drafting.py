@@ -49,6 +49,7 @@ class ReplyContext:
     dispenses: Mapping[str, tuple[Dispense, ...]]  # by prescription_id, newest first
     passages: tuple[Passage, ...]                  # knowledge-base passages (may be empty)
     now: datetime
+    identity: IdentityCheck | None = None          # the gate's verdict when triage already ran it
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class Drafter:
 
     def plan(self, ctx: ReplyContext) -> ReplyPlan:
         triage = ctx.triage
-        identity = check_identity(ctx.parsed, ctx.patients)
+        identity = ctx.identity or check_identity(ctx.parsed, ctx.patients)
         if triage.escalate:
             rules = sorted({e.rule_id for e in triage.evidence})
             why = f"triage escalated: {', '.join(r.value for r in triage.reasons) or 'no reason given'}"

@@ -5,7 +5,7 @@ from typing import Sequence
 
 from core import drafting
 from core.drafting import ReplyPlan
-from core.identity import check_identity
+from core.identity import IdentityCheck
 from core.ids import case_id as make_case_id
 from core.ids import outbound_id
 from core.kb_question import question_text
@@ -31,7 +31,7 @@ ACTOR = "rxinbox.sweep"
 KB_INTENTS = drafting.KB_INTENTS | drafting.KB_OPTIONAL_INTENTS
 
 
-def pms_facts(parsed: ParsedMessage, patients: Sequence[Patient], prescriptions: list[Prescription]) -> PmsFacts:
+def pms_facts(identity: IdentityCheck, patients: Sequence[Patient], prescriptions: list[Prescription]) -> PmsFacts:
     """What triage may know from the PMS about a sender: drug names and schedules, the identity gate's status."""
     # The gate reads the patients' names; triage gets only its verdict (minimum necessary).
     active = [p for p in prescriptions if p.status == "active"]
@@ -42,7 +42,7 @@ def pms_facts(parsed: ParsedMessage, patients: Sequence[Patient], prescriptions:
         prior_auth_missing=tuple(
             p.drug for p in active if p.prior_auth_required and p.prior_auth_status in ("missing", "denied")
         ),
-        identity=check_identity(parsed, patients).status,
+        identity=identity.status,
     )
 
 

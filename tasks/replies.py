@@ -5,6 +5,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from core import pipeline
+from core.identity import IdentityCheck, check_identity
 from connectors.llm import polish
 from core.drafting import ReplyContext, ReplyPlan
 from data_contracts.models import (
@@ -26,6 +27,7 @@ class TriagedBatch:
     patients_by_sender: dict[str, list[Patient]] = field(default_factory=dict)
     prescriptions: dict[str, list[Prescription]] = field(default_factory=dict)
     dispenses: dict[str, list[Dispense]] = field(default_factory=dict)
+    identities: list[IdentityCheck] = field(default_factory=list)  # run once, read by triage and drafting
 
     def kb_queries(self) -> list[tuple[str, str] | None]:
         return [pipeline.kb_query(m, r) for (_, m), r in zip(self.fresh, self.results)]
@@ -48,7 +50,10 @@ def triage_batch(
     for _, message in fresh:
         patient = single.get(message.sender or "")
         rxs = batch.prescriptions.get(patient.patient_id, []) if patient else []
-        facts = pipeline.pms_facts(message, batch.patients_by_sender.get(message.sender or "", ()), rxs)
+        patients = batch.patients_by_sender.get(message.sender or "", ())
+        identity = check_identity(message, patients)
+        batch.identities.append(identity)
+        facts = pipeline.pms_facts(identity, patients, rxs)
         inputs.append(pipeline.triage_input(message, facts))
     batch.results = ctx.triager.triage_many(inputs)
     return batch
@@ -57,7 +62,7 @@ def triage_batch(
 def draft_batch(ctx: SweepContext, batch: TriagedBatch, passages: list[list[Passage]]) -> list[pipeline.StoredItem]:
     """Plan a reply (or an escalation) for each triaged message from its PMS records and KB passages."""
     items = []
-    for (ref, message), triage, found in zip(batch.fresh, batch.results, passages):
+    for (ref, message), triage, found, identity in zip(batch.fresh, batch.results, passages, batch.identities):
         matches = tuple(batch.patients_by_sender.get(message.sender or "", ()))
         patient = matches[0] if len(matches) == 1 else None
         rxs = tuple(batch.prescriptions.get(patient.patient_id, ())) if patient else ()
@@ -70,6 +75,7 @@ def draft_batch(ctx: SweepContext, batch: TriagedBatch, passages: list[list[Pass
             dispenses={rx.prescription_id: tuple(batch.dispenses.get(rx.prescription_id, ())) for rx in rxs},
             passages=tuple(found),
             now=batch.now,
+            identity=identity,
         )
         plan = ctx.drafter.plan(reply)
         plan, rejection = polish_plan(ctx, plan, message, found)

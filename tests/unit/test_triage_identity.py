@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from core.identity import IdentityStatus
+from core.identity import IdentityStatus, check_identity
 from core.pipeline import pms_facts
 from data_contracts.models import ParsedMessage, Patient, Prescription, Reason
 from triage_support import message as triage_message
@@ -36,19 +36,19 @@ def parsed(body: str, sender: str | None = "jens@example.com", name: str | None 
     (parsed(REFILL.format(name="Jens"), sender=None), [], IdentityStatus.no_sender, False),
 ])
 def test_pms_facts_carry_the_identity_status(msg, patients, status, known):
-    facts = pms_facts(msg, patients, [METFORMIN] if len(patients) == 1 else [])
+    facts = pms_facts(check_identity(msg, patients), patients, [METFORMIN] if len(patients) == 1 else [])
     assert facts.identity is status and facts.known_patient is known
     assert facts.drugs == (("Metformin",) if len(patients) == 1 else ())
 
 
 def test_pms_facts_hold_no_names():
-    facts = pms_facts(parsed(REFILL.format(name="Mette")), [JENS], [METFORMIN])
+    facts = pms_facts(check_identity(parsed(REFILL.format(name="Mette")), [JENS]), [JENS], [METFORMIN])
     values = " ".join(str(getattr(facts, f.name)) for f in fields(facts))
     assert not any(name in values for name in ("Jens", "Mette", "Hansen", "jens@example.com"))
 
 
 def test_name_mismatch_on_a_refill_is_suspicious_with_the_status_as_evidence():
-    facts = pms_facts(parsed(REFILL.format(name="Mette")), [JENS], [METFORMIN])
+    facts = pms_facts(check_identity(parsed(REFILL.format(name="Mette")), [JENS]), [JENS], [METFORMIN])
     result = triager().triage(triage_message(REFILL.format(name="Mette"), "Recept", pms=facts))
     assert Reason.suspicious in result.reasons and result.escalate
     evidence = [e for e in result.evidence if e.rule_id == "identity-mismatch"]
@@ -58,6 +58,6 @@ def test_name_mismatch_on_a_refill_is_suspicious_with_the_status_as_evidence():
 
 @pytest.mark.parametrize("name", ["Jens", "Jens Peter Hansen"])
 def test_the_patients_own_refill_is_not_suspicious(name):
-    facts = pms_facts(parsed(REFILL.format(name=name)), [JENS], [METFORMIN])
+    facts = pms_facts(check_identity(parsed(REFILL.format(name=name)), [JENS]), [JENS], [METFORMIN])
     result = triager().triage(triage_message(REFILL.format(name=name), "Recept", pms=facts))
     assert Reason.suspicious not in result.reasons
