@@ -17,7 +17,9 @@ SUFFIXES = {
 MAX_SUFFIX = 4
 FUZZY_MIN_TOKEN = 6
 COMPOUND_MIN_PREFIX = 3
-_TOKEN = re.compile(r"([^\W_]+(?:'[^\W_]+)*)|([.!?;,\n\r\u2022|])")
+# A number is one word even with a decimal point ('0.5 mg' is no sentence end) and is split from a unit
+# typed onto it ('40mcg' is '40' 'mcg'), so dose units and question sentences are still found.
+_TOKEN = re.compile(r"(\d+(?:[.,]\d+)*(?=[^\W\d_])|\d+(?:[.,]\d+)+|[^\W_]+(?:'[^\W_]+)*)|([.!?;,\n\r\u2022|])")
 
 
 @dataclass(frozen=True, slots=True)
