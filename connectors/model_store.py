@@ -14,13 +14,14 @@ import joblib
 
 from core.triage.intent_model import PIPELINE_CONFIG, IntentModel
 from core.triage.dataset import DATASET_DIR, TriageRow, dataset_files, is_held_out, read_rows
+from policy_rules.loader import LEXICON_DIR
 
 log = logging.getLogger(__name__)
 PREFIX = "triage-"
 # Read from the package metadata: importing scikit-learn costs ~2 s and triaging does not need it.
 SKLEARN_VERSION = importlib.metadata.version("scikit-learn")
 # The artefact's layout (numpy vocabularies and weights); part of the version, so a change retrains.
-ARTEFACT_FORMAT = "numpy-tfidf-linear-1"
+ARTEFACT_FORMAT = "numpy-tfidf-lexicon-linear-3"
 # Training (scikit-learn) is loaded only when a model must be trained, never to triage.
 TRAINER_MODULE = "core.triage.classifier"
 
@@ -32,11 +33,14 @@ def training_rows(directory: Path = DATASET_DIR, extra: Sequence[Path] = ()) -> 
 
 
 def model_version(rows: Sequence[TriageRow], config: dict = PIPELINE_CONFIG) -> str:
-    """Hash of the training data, the pipeline config and the scikit-learn version."""
+    """Hash of the training data, the pipeline config, the lexicons it reads and the scikit-learn version."""
     digest = hashlib.sha256()
     for row in sorted(rows, key=lambda r: r.id):
         digest.update(row.model_dump_json(by_alias=True).encode("utf-8") + b"\n")
     digest.update(json.dumps(config, sort_keys=True).encode("utf-8"))
+    if config.get("lexicon"):  # the file bytes, not parsed YAML: a triage start-up only reads them
+        for path in sorted(LEXICON_DIR.glob("*.yaml")):
+            digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
     digest.update(f"{SKLEARN_VERSION} {ARTEFACT_FORMAT}".encode("ascii"))
     return digest.hexdigest()[:16]
 

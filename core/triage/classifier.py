@@ -1,13 +1,19 @@
-"""Intent classifier: char + word TF-IDF, a linear model, temperature-calibrated on out-of-fold scores."""
+"""Intent classifier: char + word TF-IDF and lexicon columns, a linear model, temperature-calibrated on
+out-of-fold scores."""
 
+import functools
 import logging
+import re
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import sklearn
+from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -15,20 +21,84 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from core.triage.dataset import TriageRow
-from core.triage.intent_model import PIPELINE_CONFIG, IntentModel, TfidfFeatures, model_text  # noqa: F401 (re-exported)
-from core.triage.normalise import fold
+from core.triage.intent_model import (  # noqa: F401 (re-exported)
+    PIPELINE_CONFIG, IntentModel, LexiconFeatures, TfidfFeatures, model_text,
+)
+from core.triage.lexicon import SUFFIXES
+from core.triage.normalise import danish_variants, fold
+from policy_rules.loader import LEXICON_DIR, load_lexicons
 
 log = logging.getLogger(__name__)
 
 
+def lexicon_features(weight: float) -> LexiconFeatures:
+    """The lexicon block over the policy's term lexicons as they are on disk now."""
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(LEXICON_DIR.glob("*.yaml")))
+    return _lexicon_features(weight, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _lexicon_features(weight: float, stamp: tuple) -> LexiconFeatures:
+    """Built once per weight and state of the lexicon files (every fold of a cross-validation shares it)."""
+    lexicons = [lex for lex in load_lexicons(LEXICON_DIR) if lex.kind != "negation"]
+    forms: dict[str, set[str]] = defaultdict(set)
+    singles: dict[str, set[int]] = defaultdict(set)
+    phrases: dict[tuple[str, str], set[tuple[tuple[str, ...], int]]] = defaultdict(set)
+    compounds: dict[str, set[int]] = defaultdict(set)
+    for index, lex in enumerate(lexicons):
+        for group in lex.groups:
+            for term in group.terms:
+                folded = fold(term)
+                spellings = danish_variants(folded) if any(c in term.lower() for c in "æøå") else {folded}
+                spellings |= {s.replace("n't", "nt") for s in spellings if "n't" in s}
+                for spelling in spellings:
+                    words = tuple(w for w in re.split(r"[\s\-/]+", spelling) if w)
+                    if len(words) == 1 and words[0].startswith("*"):
+                        for ending in SUFFIXES[group.lang] | {""}:
+                            compounds[words[0][1:] + ending].add(index)
+                        continue
+                    words = tuple(w if w == "*" else w.lstrip("*") for w in words)  # '*' alone: any word
+                    for word in (w for w in words if w != "*"):
+                        for ending in SUFFIXES[group.lang] | {""}:
+                            forms[word + ending].add(word)
+                    if len(words) == 1:
+                        singles[words[0]].add(index)
+                    elif words:
+                        phrases[(words[0], words[1])].add((words[2:], index))
+    return LexiconFeatures(
+        names=tuple(lex.id for lex in lexicons), forms={k: tuple(sorted(v)) for k, v in forms.items()},
+        singles={k: tuple(sorted(v)) for k, v in singles.items()},
+        phrases={k: tuple(sorted(v)) for k, v in phrases.items()},
+        compounds={k: tuple(sorted(v)) for k, v in compounds.items()}, weight=weight)
+
+
+class LexiconColumns(BaseEstimator, TransformerMixin):
+    """The lexicon block as a scikit-learn step: fixed columns (nothing to fit), made by the numpy code."""
+
+    def __init__(self, weight: float = 0.1) -> None:
+        self.weight = weight
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> "LexiconColumns":
+        """Nothing is learnt from the rows: the lexicons are the prior knowledge."""
+        self.features_ = lexicon_features(self.weight)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """One 0/weight row per text."""
+        return sparse.csr_matrix(np.vstack([self.features_.dense(t) for t in texts]))
+
+
 def build_pipeline(config: dict = PIPELINE_CONFIG) -> Pipeline:
-    """The untrained scikit-learn pipeline (features + logistic regression)."""
+    """The untrained scikit-learn pipeline (features + linear model)."""
     char = {**config["char"], "ngram_range": tuple(config["char"]["ngram_range"])}
     word = {**config["word"], "ngram_range": tuple(config["word"]["ngram_range"])}
-    features = FeatureUnion([
+    blocks = [
         ("char", TfidfVectorizer(preprocessor=fold, dtype=np.float32, **char)),
         ("word", TfidfVectorizer(preprocessor=fold, dtype=np.float32, **word)),
-    ])
+    ]
+    if config.get("lexicon"):
+        blocks.append(("lexicon", LexiconColumns(config["lexicon"]["weight"])))
+    features = FeatureUnion(blocks)
     if config.get("classifier", "logreg") == "svm":
         linear = LinearSVC(random_state=config["seed"], **config["svm"])
     else:
@@ -38,8 +108,11 @@ def build_pipeline(config: dict = PIPELINE_CONFIG) -> Pipeline:
 
 def export(pipeline: Pipeline, temperature: float, threshold: float, version: str, **provenance) -> IntentModel:
     """The numpy-only artefact of a fitted pipeline: vocabularies, idf weights and the linear layer."""
-    blocks = []
+    blocks, lexicon = [], None
     for _, vectorizer in pipeline.named_steps["features"].transformer_list:
+        if isinstance(vectorizer, LexiconColumns):
+            lexicon = vectorizer.features_
+            continue
         blocks.append(TfidfFeatures(
             analyzer=vectorizer.analyzer, ngram_range=tuple(vectorizer.ngram_range),
             vocabulary={term: int(i) for term, i in vectorizer.vocabulary_.items()},
@@ -49,7 +122,7 @@ def export(pipeline: Pipeline, temperature: float, threshold: float, version: st
     return IntentModel(features=blocks, coef=np.asarray(linear.coef_, dtype=np.float64),
                        intercept=np.asarray(linear.intercept_, dtype=np.float64),
                        classes=tuple(str(c) for c in linear.classes_), temperature=temperature, threshold=threshold,
-                       version=version, sklearn_version=sklearn.__version__, **provenance)
+                       version=version, sklearn_version=sklearn.__version__, lexicon=lexicon, **provenance)
 
 
 def fit_temperature(scores: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> float:

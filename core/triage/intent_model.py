@@ -1,4 +1,4 @@
-"""The trained intent model at inference time: TF-IDF features and a linear layer in plain numpy.
+"""The trained intent model at inference time: TF-IDF and lexicon features and a linear layer in plain numpy.
 
 Training uses scikit-learn (core/triage/classifier.py); the artefact it leaves behind holds only
 vocabularies and arrays, so triaging never imports scikit-learn, scipy or pandas (about 2 s of a
@@ -22,7 +22,10 @@ PIPELINE_CONFIG: dict = {
     "char": {"analyzer": "char_wb", "ngram_range": [2, 5], "min_df": 2, "sublinear_tf": True, "max_features": 150000},
     "word": {"analyzer": "word", "ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True,
              "token_pattern": r"(?u)\b\w+\b"},
-    "classifier": "logreg",  # logreg | svm (both give decision scores that the temperature calibrates)
+    # 0/1 columns for the pharmacy's lexicons (medicines, symptoms ...) in the subject and in the body; the
+    # weight sets their scale next to the L2-normalised TF-IDF rows (None: no lexicon columns).
+    "lexicon": {"weight": 0.12},
+    "classifier": "svm",  # logreg | svm (both give decision scores that the temperature calibrates)
     "logreg": {"C": 20.0, "max_iter": 300, "tol": 1e-3, "class_weight": "balanced"},
     "svm": {"C": 1.0, "class_weight": "balanced"},
     "cv_folds": 5,
@@ -35,13 +38,16 @@ PIPELINE_CONFIG: dict = {
 }
 
 _WHITE_SPACES = re.compile(r"\s\s+")
+# Ends the subject in the model's text: whitespace to both TF-IDF analyzers, so only the lexicon block sees it.
+SUBJECT_END = "\x1f"
+_LEXICON_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
 def model_text(subject: str, body: str, quoted: str = "", config: dict = PIPELINE_CONFIG) -> str:
     """What the classifier reads: subject, new text and the start of any quoted text, whitespace-collapsed."""
     quoted_part = quoted[: config["quoted_chars"]]
-    subject_part = "\n".join([subject] * config["subject_repeats"])
-    return " ".join(f"{subject_part}\n{body}\n{quoted_part}".split())
+    subject_part = " ".join(" ".join([subject] * config["subject_repeats"]).split())
+    return f"{subject_part} {SUBJECT_END} {' '.join(f'{body} {quoted_part}'.split())}"
 
 
 @dataclass
@@ -54,20 +60,30 @@ class TfidfFeatures:
     idf: np.ndarray
     token_pattern: str | None = None
     _token_re: re.Pattern | None = field(default=None, init=False, repr=False, compare=False)
+    # char_wb n-grams never cross a space: a word's known columns are computed once per process.
+    _word_columns: dict[str, list[int]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        """The artefact keeps the vocabulary, not a cache."""
+        return {**self.__dict__, "_token_re": None, "_word_columns": {}}
+
+    def _word_grams(self, word: str) -> list[str]:
+        """The char_wb n-grams of one (folded) word."""
+        low, high = self.ngram_range
+        word = f" {word} "
+        grams = []
+        for n in range(low, high + 1):
+            grams.extend(word[i:i + n] for i in range(max(len(word) - n + 1, 1)))
+            if len(word) <= n:  # a short word counts once, not once per longer n
+                break
+        return grams
 
     def terms(self, text: str) -> list[str]:
         """The n-grams of a text, exactly as scikit-learn's analyzer makes them (after `fold`)."""
         low, high = self.ngram_range
         text = fold(text)
         if self.analyzer == "char_wb":
-            grams = []
-            for word in _WHITE_SPACES.sub(" ", text).split():
-                word = f" {word} "
-                for n in range(low, high + 1):
-                    grams.extend(word[i:i + n] for i in range(max(len(word) - n + 1, 1)))
-                    if len(word) <= n:  # a short word counts once, not once per longer n
-                        break
-            return grams
+            return [gram for word in _WHITE_SPACES.sub(" ", text).split() for gram in self._word_grams(word)]
         if self._token_re is None:
             self._token_re = re.compile(self.token_pattern or r"(?u)\b\w\w+\b")
         tokens = self._token_re.findall(text)
@@ -78,12 +94,82 @@ class TfidfFeatures:
 
     def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(column indices, L2-normalised sublinear tf-idf values) of one text's known terms."""
-        counts = Counter(index for index in map(self.vocabulary.get, self.terms(text)) if index is not None)
+        if self.analyzer == "char_wb":
+            indices: list[int] = []
+            for word in fold(text).split():
+                known = self._word_columns.get(word)
+                if known is None:
+                    known = [i for i in map(self.vocabulary.get, self._word_grams(word)) if i is not None]
+                    if len(self._word_columns) < 200_000:
+                        self._word_columns[word] = known
+                indices.extend(known)
+            counts = Counter(indices)
+        else:
+            counts = Counter(index for index in map(self.vocabulary.get, self.terms(text)) if index is not None)
         if not counts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
         values = (np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts))) + 1) * self.idf[columns]
         return columns, values / np.linalg.norm(values)
+
+
+@dataclass
+class LexiconFeatures:
+    """Which pharmacy lexicons the subject and the body mention: one 0/1 column per lexicon and part.
+
+    Presence only (inflections, æøå spellings and '*stem' compounds; no typos, negation or exclusions): a
+    few thousand labelled rows cannot teach that 'Oxynorm' is a medicine or 'svimmel' a symptom; the lexicons do.
+    """
+
+    names: tuple[str, ...]
+    forms: dict[str, tuple[str, ...]]              # a word as written -> the lexicon words it can stand for
+    singles: dict[str, tuple[int, ...]]            # lexicon word -> lexicons with it as a one-word term
+    # (first word, second word or '*') -> (the words after those two, lexicon): most pairs never occur
+    phrases: dict[tuple[str, str], tuple[tuple[tuple[str, ...], int], ...]]
+    compounds: dict[str, tuple[int, ...]]          # a '*stem' ending with its inflection -> lexicons
+    weight: float
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        """The artefact keeps the tables, not the token cache of whoever trained it."""
+        return {**self.__dict__, "_cache": {}}
+
+    def _token(self, token: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """(lexicon words, lexicons matched on its own) of one folded token (cached)."""
+        found = self._cache.get(token)
+        if found is None:
+            words = self.forms.get(token, ())
+            hits = {lex for word in words for lex in self.singles.get(word, ())}
+            for start in range(3, len(token) - 1):  # a compound needs a real word in front: 'april' is no '-pril'
+                hits.update(self.compounds.get(token[start:], ()))
+            found = (words, tuple(hits))
+            if len(self._cache) < 200_000:
+                self._cache[token] = found
+        return found
+
+    def columns(self, text: str) -> np.ndarray:
+        """Sorted indices of the columns a text sets (subject lexicons first, then body lexicons)."""
+        subject, _, body = text.rpartition(SUBJECT_END)
+        hits: set[int] = set()
+        for part, offset in ((subject, 0), (body, len(self.names))):
+            tokens = [self._token(t) for t in _LEXICON_TOKEN.findall(fold(part))]
+            for i, (words, lexicons) in enumerate(tokens):
+                hits.update(offset + lex for lex in lexicons)
+                if not words or i + 1 == len(tokens):
+                    continue
+                for first in words:
+                    for second in (*tokens[i + 1][0], "*"):
+                        for rest, lex in self.phrases.get((first, second), ()):
+                            if i + 1 + len(rest) < len(tokens) and all(
+                                    w == "*" or w in tokens[i + 2 + k][0] for k, w in enumerate(rest)):
+                                hits.add(offset + lex)
+        return np.array(sorted(hits), dtype=np.int64)
+
+    def dense(self, text: str) -> np.ndarray:
+        """The block's row for one text (what scikit-learn is trained on)."""
+        row = np.zeros(2 * len(self.names), dtype=np.float32)
+        row[self.columns(text)] = self.weight
+        return row
 
 
 @dataclass
@@ -100,6 +186,7 @@ class IntentModel:
     sklearn_version: str
     trained_rows: int = 0
     metrics: dict = field(default_factory=dict)
+    lexicon: LexiconFeatures | None = None  # its columns follow the TF-IDF blocks'
 
     @property
     def labels(self) -> list[Intent]:
@@ -114,6 +201,8 @@ class IntentModel:
                 columns, values = block.row(text)
                 if columns.size:
                     scores[i] += self.coef[:, offset + columns] @ values
+            if self.lexicon is not None:
+                scores[i] += self.coef[:, offsets[-1] + self.lexicon.columns(text)].sum(axis=1) * self.lexicon.weight
         return scores
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:

@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
-from core.triage.classifier import build_pipeline, export, model_text
+from core.triage.classifier import PIPELINE_CONFIG, LexiconColumns, build_pipeline, export, lexicon_features, model_text
 from core.triage.dataset import is_held_out
 from connectors.model_store import training_rows
 
 EDGE_TEXTS = [
     "", "   ", "a", "ok", "Hej", "Kan I   forny min\tmedicin?\n\nMvh", "SØREN æøå ÆØÅ soeren",
     "Zopiklon 7,5 mg – 2×dagligt!!", "https://example.dk/min-side?x=1", "x" * 40, "émigré naïve café",
+    model_text("Svimmel efter Oxynorm", "Kan jeg tage losartan og ibuprofen? Jeg har feber"), "\x1f", "a \x1f b",
 ]
 
 
@@ -19,6 +20,34 @@ def fitted():
     texts = [model_text(r.subject, r.body) for r in rows]
     pipeline = build_pipeline().fit(texts, [r.intent.value for r in rows])
     return pipeline, export(pipeline, temperature=0.7, threshold=0.3, version="test"), texts
+
+
+def test_the_default_pipeline_has_lexicon_columns(fitted):
+    pipeline, model, _ = fitted
+    assert PIPELINE_CONFIG["lexicon"] and model.lexicon is not None
+    assert model.coef.shape[1] == sum(len(b.idf) for b in model.features) + 2 * len(model.lexicon.names)
+    assert isinstance(pipeline.named_steps["features"].transformer_list[-1][1], LexiconColumns)
+
+
+def test_subject_end_is_invisible_to_tfidf(fitted):
+    pipeline, model, _ = fitted
+    for block in (0, 1):
+        analyzer = pipeline.named_steps["features"].transformer_list[block][1].build_analyzer()
+        assert analyzer(model_text("Refill", "my losartan")) == analyzer("Refill Refill my losartan")
+
+
+def test_lexicon_columns_separate_subject_and_body():
+    features = lexicon_features(PIPELINE_CONFIG["lexicon"]["weight"])
+    names = features.names
+    medicine = names.index("medicine_names")
+    in_subject = set(features.columns(model_text("Oxynorm", "Hej, kan I hjælpe?")))
+    in_body = set(features.columns(model_text("Hej", "Jeg mangler mine Oxynorm tabletter")))
+    assert medicine in in_subject and medicine + len(names) not in in_subject
+    assert medicine + len(names) in in_body and medicine not in in_body
+    assert features.columns("").size == 0
+    row = features.dense(model_text("", "losartanen og metoprolol"))
+    assert set(np.flatnonzero(row)) == set(features.columns(model_text("", "losartanen og metoprolol")))
+    np.testing.assert_allclose(row[row > 0], features.weight, rtol=1e-6)
 
 
 @pytest.mark.parametrize("block", [0, 1], ids=["char_wb", "word"])
