@@ -33,7 +33,7 @@ PIPELINE_CONFIG: dict = {
     "quoted_chars": 600,
     # low_confidence: the top probability below which a message escalates, chosen by cross-validation on
     # the training split so that at most this share of routine training messages is flagged.
-    "low_confidence_budget": 0.04,
+    "low_confidence_budget": 0.03,
     "seed": 7,
 }
 
