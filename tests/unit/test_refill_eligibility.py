@@ -4,7 +4,7 @@ import math
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from core.refill import (
@@ -121,6 +121,9 @@ def test_on_the_earliest_date_it_is_no_longer_too_early(case):
     rx, dispenses, today, thresholds = case
     decision = decide(rx, dispenses, today, thresholds)
     if decision.outcome is RefillOutcome.refill_too_early:
+        # A dispense dated between today and that date is not yet known today (dispenses after the clock are
+        # ignored, so replays see the past as it was); when that date comes it starts a new supply.
+        assume(not any(today < d.dispensed_on <= decision.earliest_date for d in dispenses))
         later = decide(rx, dispenses, decision.earliest_date, thresholds)
         assert later.outcome is not RefillOutcome.refill_too_early
 
