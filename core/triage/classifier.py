@@ -3,7 +3,6 @@ out-of-fold scores."""
 
 import functools
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from core.triage.dataset import TriageRow
 from core.triage.intent_model import (  # noqa: F401 (re-exported)
     PIPELINE_CONFIG, IntentModel, LexiconFeatures, TfidfFeatures, model_text,
 )
-from core.triage.lexicon import SUFFIXES
-from core.triage.normalise import danish_variants, fold
+from core.triage.lexicon import SUFFIXES, term_spellings
+from core.triage.normalise import fold
 from policy_rules.loader import LEXICON_DIR, load_lexicons
 
 log = logging.getLogger(__name__)
@@ -48,11 +47,7 @@ def _lexicon_features(weight: float, stamp: tuple) -> LexiconFeatures:
     for index, lex in enumerate(lexicons):
         for group in lex.groups:
             for term in group.terms:
-                folded = fold(term)
-                spellings = danish_variants(folded) if any(c in term.lower() for c in "æøå") else {folded}
-                spellings |= {s.replace("n't", "nt") for s in spellings if "n't" in s}
-                for spelling in spellings:
-                    words = tuple(w for w in re.split(r"[\s\-/]+", spelling) if w)
+                for words in term_spellings(term):
                     if len(words) == 1 and words[0].startswith("*"):
                         for ending in SUFFIXES[group.lang] | {""}:
                             compounds[words[0][1:] + ending].add(index)
@@ -63,7 +58,7 @@ def _lexicon_features(weight: float, stamp: tuple) -> LexiconFeatures:
                             forms[word + ending].add(word)
                     if len(words) == 1:
                         singles[words[0]].add(index)
-                    elif words:
+                    else:
                         phrases[(words[0], words[1])].add((words[2:], index))
     return LexiconFeatures(
         names=tuple(lex.id for lex in lexicons), forms={k: tuple(sorted(v)) for k, v in forms.items()},

@@ -22,6 +22,15 @@ COMPOUND_MIN_PREFIX = 3
 _TOKEN = re.compile(r"(\d+(?:[.,]\d+)*(?=[^\W\d_])|\d+(?:[.,]\d+)+|[^\W_]+(?:'[^\W_]+)*)|([.!?;,\n\r\u2022|])")
 
 
+def term_spellings(term: str) -> list[tuple[str, ...]]:
+    """The word sequences a lexicon term is indexed under: folded, with its æøå spellings and without n't."""
+    folded = fold(term)
+    spellings = danish_variants(folded) if any(c in term.lower() for c in "æøå") else {folded}
+    # E-mail is often typed without apostrophes ('cant breathe', 'dont want to live').
+    spellings |= {s.replace("n't", "nt") for s in spellings if "n't" in s}
+    return [words for spelling in spellings if (words := tuple(w for w in re.split(r"[\s\-/]+", spelling) if w))]
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     text: str
@@ -132,14 +141,7 @@ class LexiconSet:
 
     def _add_term(self, lexicon: str, group: str, term: str, lang: str, fuzzy_min: int, role: str) -> None:
         """Index a term; fuzzy_min is the shortest word a typo is forgiven in (0: never)."""
-        folded = fold(term)
-        spellings = danish_variants(folded) if any(c in term.lower() for c in "æøå") else {folded}
-        # E-mail is often typed without apostrophes ('cant breathe', 'dont want to live').
-        spellings |= {s.replace("n't", "nt") for s in spellings if "n't" in s}
-        for spelling in spellings:
-            words = tuple(w for w in re.split(r"[\s\-/]+", spelling) if w)
-            if not words:
-                continue
+        for words in term_spellings(term):
             for index, word in enumerate(words):
                 if word == "*":
                     continue
