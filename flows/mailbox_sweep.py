@@ -33,7 +33,7 @@ def mailbox_sweep(params: SweepParams = SweepParams()) -> SweepSummary:
         previous = (refs, prepared, passages)
     if previous is not None:
         results.append(finish_batch(params, *previous))
-    outbox.deliver(params)
+    outbox.deliver(params)  # anything an earlier delivery left pending (a mailbox that was briefly down)
     summary = sweep.summarise(listing, results)
     sweep.record_sweep(params, "sweep.finished", summary.model_dump())
     return summary
@@ -41,10 +41,13 @@ def mailbox_sweep(params: SweepParams = SweepParams()) -> SweepSummary:
 
 def finish_batch(params: SweepParams, refs: list[str], prepared: sweep.Prepared,
                  passages: PrefectFuture) -> SweepSummary:
-    """Draft, commit and mark one prepared batch, in that order (a crash in between is replayed); its counts."""
+    """Draft, commit, mark and deliver one prepared batch, in that order (a crash in between is replayed)."""
     batch = sweep.draft(params, quote(prepared), quote(passages.result()))
     written = sweep.commit(params, quote(batch))
     sweep.mark(params, quote(refs), quote(written))
+    # Delivered batch by batch: replies reach the mailbox while the sweep goes on, and the writing
+    # overlaps the next batch's knowledge-base embeddings.
+    outbox.deliver(params)
     return sweep.tally(batch, written)
 
 

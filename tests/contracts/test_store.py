@@ -38,6 +38,15 @@ def test_commit_is_exactly_once_per_message(db_home):
         assert conn.execute(select(func.count()).select_from(t.cases)).scalar() == 3
         assert conn.execute(select(func.count()).select_from(t.outbox)).scalar() == 3
     assert store.known_refs("mb", ["1.eml", "9.eml"]) == {"1.eml"}
+
+
+def test_a_message_repeated_within_one_batch_is_written_once(db_home):
+    store = CaseStore(open_database(get_settings()))
+    written = store.commit("mb", [item(4), item(5), item(4)], NOW)
+    assert [i.ref for i in written] == ["4.eml", "5.eml"]
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.cases)).scalar() == 2
+        assert conn.execute(select(func.count()).select_from(t.audit_events)).scalar() == 2
     assert store.known_keys("other-mailbox", ["<m1@example.com>#abc"]) == set()
 
 

