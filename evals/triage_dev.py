@@ -1,9 +1,10 @@
 """Development mode of the triage eval: out-of-fold triage of the TRAINING split, for tuning rules and model.
 
 Every training row is triaged by the real rules plus a model that never saw it: the rows are cut into the
-same stratified folds the classifier's own cross-validation uses, a pipeline is fitted on the other folds,
-and its temperature and low-confidence threshold are calibrated on the other folds' out-of-fold scores
-(so a fold's own labels never choose its threshold). The held-out split is not read here at all.
+same stratified folds the classifier's own cross-validation uses, a pipeline and its escalation head are fitted
+on the other folds, and its temperature, low-confidence and escalation-head thresholds are calibrated on the
+other folds' out-of-fold scores (so a fold's own labels never choose its thresholds). The held-out split is not
+read here at all.
 """
 
 from collections import Counter
@@ -11,11 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import softmax
 
 from core.triage.classifier import (
-    PIPELINE_CONFIG, IntentModel, build_pipeline, choose_threshold, cv_splitter, export, fit_temperature,
-    model_text,
+    PIPELINE_CONFIG, IntentModel, calibrate, export, out_of_fold, train, training_arrays,
 )
 from core.triage.dataset import TriageRow
 from core.triage.engine import TriageInput, Triager
@@ -35,34 +34,16 @@ class FoldModels:
 
 
 def fold_models(rows: Sequence[TriageRow], version: str, config: dict = PIPELINE_CONFIG) -> FoldModels:
-    """Fit one pipeline per fold plus the full one; the full model equals what classifier.train() returns."""
-    texts = [model_text(r.subject, r.body, config=config) for r in rows]
-    labels = np.array([r.intent.value for r in rows])
-    routine = np.array([not r.escalate for r in rows])
-    classes = np.unique(labels)
-    fold_of = np.zeros(len(rows), dtype=int)
-    oof = np.zeros((len(rows), len(classes)))
-    pipelines = []
-    for k, (train_idx, test_idx) in enumerate(cv_splitter(labels, config).split(texts, labels)):
-        pipeline = build_pipeline(config).fit([texts[i] for i in train_idx], labels[train_idx])
-        oof[test_idx] = pipeline.decision_function([texts[i] for i in test_idx])
-        fold_of[test_idx] = k
-        pipelines.append(pipeline)
+    """The classifier's own cross-validation models, each calibrated on the other folds, plus the full model
+    (what classifier.train() returns, from the same folds)."""
+    texts, labels, escalate = training_arrays(rows, config)
+    oof = out_of_fold(texts, labels, escalate, config)
     models = []
-    for k, pipeline in enumerate(pipelines):
-        others = fold_of != k
-        temperature = fit_temperature(oof[others], labels[others], classes)
-        proba = softmax(oof[others] / temperature, axis=1)
-        threshold = choose_threshold(proba.max(axis=1), routine[others], config["low_confidence_budget"])
-        models.append(export(pipeline, temperature, threshold, f"{version}-fold{k}", trained_rows=int(others.sum())))
-    temperature = fit_temperature(oof, labels, classes)
-    top = softmax(oof / temperature, axis=1).max(axis=1)
-    threshold = choose_threshold(top, routine, config["low_confidence_budget"])
-    accuracy = float(np.mean(classes[oof.argmax(axis=1)] == labels))
-    full = export(build_pipeline(config).fit(texts, labels), temperature, threshold, version,
-                  trained_rows=len(rows),
-                  metrics={"cv_accuracy": accuracy, "temperature": temperature, "threshold": threshold})
-    return FoldModels(fold_of, models, full)
+    for k, fitted in enumerate(oof.models):
+        others = oof.fold_of != k
+        models.append(export(fitted, calibrate(oof, labels, escalate, config, others), f"{version}-fold{k}",
+                             trained_rows=int(others.sum())))
+    return FoldModels(oof.fold_of, models, train(rows, version, config, oof))
 
 
 def out_of_fold_results(policy: Policy, rows: Sequence[TriageRow], folds: FoldModels,

@@ -2,8 +2,9 @@
 
 `python -m evals.triage_model_search [name ...]` fits each named variant (a change to PIPELINE_CONFIG) with the
 classifier's own stratified folds and reports out-of-fold macro-F1, accuracy, and how often the model alone
-would escalate a routine training row (clinical_question on top) or miss a clinical_question. The held-out
-split is never read.
+would escalate a routine training row (clinical_question on top) or miss a clinical_question. `--budgets`
+sweeps the low-confidence budget of one variant with everything else it escalates on (rules, clinical_question,
+the escalation head). The held-out split is never read.
 """
 
 import argparse
@@ -37,6 +38,7 @@ def _merge(base: dict, change: dict) -> dict:
 _TFIDF_LOGREG = {"classifier": "logreg", "lexicon": None}
 VARIANTS: dict[str, dict] = {
     "current": {},
+    "no_head": {"escalation_head": None, "low_confidence_budget": 0.03},  # before the escalation head
     "tfidf_logreg": _TFIDF_LOGREG,
     "tfidf_svm": {"lexicon": None},
     "lex_logreg": {"classifier": "logreg"},

@@ -1,5 +1,5 @@
 """Intent classifier: char + word TF-IDF and lexicon columns, a linear model, temperature-calibrated on
-out-of-fold scores."""
+out-of-fold scores, and a binary escalation head on the same features with an out-of-fold threshold."""
 
 import functools
 import logging
@@ -15,7 +15,7 @@ from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
@@ -101,10 +101,45 @@ def build_pipeline(config: dict = PIPELINE_CONFIG) -> Pipeline:
     return Pipeline([("features", features), ("linear", linear)])
 
 
-def export(pipeline: Pipeline, temperature: float, threshold: float, version: str, **provenance) -> IntentModel:
-    """The numpy-only artefact of a fitted pipeline: vocabularies, idf weights and the linear layer."""
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted intent pipeline and the binary escalation head trained on its features (None: no head)."""
+
+    pipeline: Pipeline
+    head: LinearSVC | None
+
+    def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Intent decision scores and escalation-head scores, from one transform of the texts."""
+        features = self.pipeline.named_steps["features"].transform(texts)
+        head = self.head.decision_function(features) if self.head is not None else None
+        return self.pipeline.named_steps["linear"].decision_function(features), head
+
+
+def fit(texts: Sequence[str], labels: np.ndarray, escalate: np.ndarray, config: dict = PIPELINE_CONFIG) -> Fitted:
+    """Fit the features once, then the intent model and the escalation head on the same feature rows."""
+    pipeline = build_pipeline(config)
+    features = pipeline.named_steps["features"].fit_transform(texts, labels)
+    pipeline.named_steps["linear"].fit(features, labels)
+    head_config = config.get("escalation_head")
+    head = None
+    if head_config:
+        head = LinearSVC(random_state=config["seed"], **head_config["svm"]).fit(features, escalate)
+    return Fitted(pipeline, head)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What out-of-fold scores decide: the temperature and the two thresholds that escalate."""
+
+    temperature: float
+    threshold: float                      # low confidence: top probability below this escalates
+    escalation_threshold: float | None    # escalation head: a score above this escalates (None: no head)
+
+
+def export(fitted: Fitted, calibration: Calibration, version: str, **provenance) -> IntentModel:
+    """The numpy-only artefact of a fitted pipeline: vocabularies, idf weights, the linear layer and the head."""
     blocks, lexicon = [], None
-    for _, vectorizer in pipeline.named_steps["features"].transformer_list:
+    for _, vectorizer in fitted.pipeline.named_steps["features"].transformer_list:
         if isinstance(vectorizer, LexiconColumns):
             lexicon = vectorizer.features_
             continue
@@ -113,11 +148,15 @@ def export(pipeline: Pipeline, temperature: float, threshold: float, version: st
             vocabulary={term: int(i) for term, i in vectorizer.vocabulary_.items()},
             idf=vectorizer.idf_.astype(np.float32), token_pattern=vectorizer.token_pattern,
         ))
-    linear = pipeline.named_steps["linear"]
-    return IntentModel(features=blocks, coef=np.asarray(linear.coef_, dtype=np.float64),
-                       intercept=np.asarray(linear.intercept_, dtype=np.float64),
-                       classes=tuple(str(c) for c in linear.classes_), temperature=temperature, threshold=threshold,
-                       version=version, sklearn_version=sklearn.__version__, lexicon=lexicon, **provenance)
+    linear, head = fitted.pipeline.named_steps["linear"], fitted.head
+    return IntentModel(
+        features=blocks, coef=np.asarray(linear.coef_, dtype=np.float64),
+        intercept=np.asarray(linear.intercept_, dtype=np.float64), classes=tuple(str(c) for c in linear.classes_),
+        temperature=calibration.temperature, threshold=calibration.threshold, version=version,
+        sklearn_version=sklearn.__version__, lexicon=lexicon,
+        escalation_coef=None if head is None else np.asarray(head.coef_[0], dtype=np.float64),
+        escalation_intercept=0.0 if head is None else float(head.intercept_[0]),
+        escalation_threshold=calibration.escalation_threshold, **provenance)
 
 
 def fit_temperature(scores: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> float:
@@ -131,23 +170,21 @@ def fit_temperature(scores: np.ndarray, labels: np.ndarray, classes: np.ndarray)
 
 
 def choose_threshold(top_probabilities: np.ndarray, routine: np.ndarray, budget: float) -> float:
-    """The highest threshold that flags at most `budget` of the routine messages as low confidence."""
+    """The highest threshold that flags at most `budget` of the routine messages as low confidence (0: none)."""
     routine_top = np.sort(top_probabilities[routine])
-    if routine_top.size == 0:
+    if routine_top.size == 0 or budget <= 0:  # a zero budget turns low-confidence escalation off
         return 0.0
     allowed = int(np.floor(budget * routine_top.size))
     return float(routine_top[allowed]) if allowed < routine_top.size else 1.0
 
 
-@dataclass(frozen=True)
-class CrossValidation:
-    """Out-of-fold probabilities on the training rows, and what is calibrated from them."""
-
-    classes: np.ndarray
-    probabilities: np.ndarray
-    temperature: float
-    threshold: float
-    accuracy: float
+def choose_escalation_threshold(scores: np.ndarray, routine: np.ndarray, budget: float) -> float:
+    """The lowest head score above which at most `budget` of the routine messages lie."""
+    routine_scores = np.sort(scores[routine])[::-1]
+    if routine_scores.size == 0 or budget <= 0:  # nothing to spend: the head never escalates
+        return float("inf")
+    allowed = int(np.floor(budget * routine_scores.size))
+    return float(routine_scores[allowed]) if allowed < routine_scores.size else float("-inf")
 
 
 def cv_splitter(labels: np.ndarray, config: dict = PIPELINE_CONFIG) -> StratifiedKFold:
@@ -157,28 +194,66 @@ def cv_splitter(labels: np.ndarray, config: dict = PIPELINE_CONFIG) -> Stratifie
     return StratifiedKFold(max(folds, 2), shuffle=True, random_state=config["seed"])
 
 
-def cross_validate(rows: Sequence[TriageRow], config: dict = PIPELINE_CONFIG) -> CrossValidation:
-    """Out-of-fold scores on the given rows: the temperature and the low-confidence threshold come from
-    here, so no held-out row is ever looked at."""
-    texts = [model_text(r.subject, r.body, config=config) for r in rows]
-    labels = np.array([r.intent.value for r in rows])
-    routine = np.array([not r.escalate for r in rows])
-    classes = np.unique(labels)
-    oof = cross_val_predict(build_pipeline(config), texts, labels, cv=cv_splitter(labels, config),
-                            method="decision_function")
-    temperature = fit_temperature(oof, labels, classes)
-    proba = softmax(oof / temperature, axis=1)
-    threshold = choose_threshold(proba.max(axis=1), routine, config["low_confidence_budget"])
-    accuracy = float(np.mean(classes[oof.argmax(axis=1)] == labels))
-    return CrossValidation(classes, proba, temperature, threshold, accuracy)
+def training_arrays(rows: Sequence[TriageRow],
+                    config: dict = PIPELINE_CONFIG) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The model's text, the intent label and the escalate flag of every labelled row."""
+    return ([model_text(r.subject, r.body, config=config) for r in rows], np.array([r.intent.value for r in rows]),
+            np.array([r.escalate for r in rows]))
 
 
-def train(rows: Sequence[TriageRow], version: str, config: dict = PIPELINE_CONFIG) -> IntentModel:
-    """Fit on the given (training) rows, calibrated by cross-validation on the same rows."""
-    cv = cross_validate(rows, config)
-    pipeline = build_pipeline(config).fit([model_text(r.subject, r.body, config=config) for r in rows],
-                                          [r.intent.value for r in rows])
-    log.info("trained intent model %s on %d rows (cv accuracy %.3f, temperature %.2f, threshold %.3f)",
-             version, len(rows), cv.accuracy, cv.temperature, cv.threshold)
-    return export(pipeline, cv.temperature, cv.threshold, version, trained_rows=len(rows),
-                  metrics={"cv_accuracy": cv.accuracy, "temperature": cv.temperature, "threshold": cv.threshold})
+@dataclass(frozen=True)
+class OutOfFold:
+    """Every row scored by the fold model that never saw it, and the fold models (one per fold)."""
+
+    fold_of: np.ndarray
+    scores: np.ndarray                 # intent decision scores, one row per training row
+    head_scores: np.ndarray | None     # escalation-head scores (None: no head)
+    models: list[Fitted]
+
+
+def out_of_fold(texts: Sequence[str], labels: np.ndarray, escalate: np.ndarray,
+                config: dict = PIPELINE_CONFIG) -> OutOfFold:
+    """Fit a model per stratified fold on the other folds and score the fold's rows with it."""
+    fold_of = np.zeros(len(texts), dtype=int)
+    scores = np.zeros((len(texts), len(np.unique(labels))))
+    head_scores = np.zeros(len(texts)) if config.get("escalation_head") else None
+    models = []
+    for k, (train_idx, test_idx) in enumerate(cv_splitter(labels, config).split(texts, labels)):
+        fitted = fit([texts[i] for i in train_idx], labels[train_idx], escalate[train_idx], config)
+        scores[test_idx], head = fitted.scores([texts[i] for i in test_idx])
+        if head_scores is not None:
+            head_scores[test_idx] = head
+        fold_of[test_idx] = k
+        models.append(fitted)
+    return OutOfFold(fold_of, scores, head_scores, models)
+
+
+def calibrate(oof: OutOfFold, labels: np.ndarray, escalate: np.ndarray, config: dict = PIPELINE_CONFIG,
+              rows: np.ndarray | slice = slice(None)) -> Calibration:
+    """Temperature and thresholds from the out-of-fold scores of `rows` (a fold's model: the other folds')."""
+    labels, routine = labels[rows], ~escalate[rows]
+    temperature = fit_temperature(oof.scores[rows], labels, np.unique(labels))
+    top = softmax(oof.scores[rows] / temperature, axis=1).max(axis=1)
+    threshold = choose_threshold(top, routine, config["low_confidence_budget"])
+    escalation_threshold = None
+    if oof.head_scores is not None:
+        escalation_threshold = choose_escalation_threshold(oof.head_scores[rows], routine,
+                                                           config["escalation_head"]["budget"])
+    return Calibration(temperature, threshold, escalation_threshold)
+
+
+def train(rows: Sequence[TriageRow], version: str, config: dict = PIPELINE_CONFIG,
+          oof: OutOfFold | None = None) -> IntentModel:
+    """Fit on the given (training) rows, calibrated by cross-validation on the same rows (`oof`: already run),
+    so no held-out row is ever looked at."""
+    texts, labels, escalate = training_arrays(rows, config)
+    oof = oof or out_of_fold(texts, labels, escalate, config)
+    calibration = calibrate(oof, labels, escalate, config)
+    accuracy = float(np.mean(np.unique(labels)[oof.scores.argmax(axis=1)] == labels))
+    log.info("trained intent model %s on %d rows (cv accuracy %.3f, temperature %.2f, threshold %.3f, "
+             "escalation threshold %s)", version, len(rows), accuracy, calibration.temperature,
+             calibration.threshold, calibration.escalation_threshold)
+    return export(fit(texts, labels, escalate, config), calibration, version, trained_rows=len(rows),
+                  metrics={"cv_accuracy": accuracy, "temperature": calibration.temperature,
+                           "threshold": calibration.threshold,
+                           "escalation_threshold": calibration.escalation_threshold})

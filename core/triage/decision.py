@@ -42,8 +42,9 @@ def _rule_evidence(hit: RuleHit) -> list[Evidence]:
     return out
 
 
-def _model_evidence(model: ModelView, threshold: float) -> list[Evidence]:
-    """The model's own escalations: clinical_question (first or strong second) and low confidence."""
+def _model_evidence(model: ModelView, threshold: float, escalation_threshold: float | None) -> list[Evidence]:
+    """The model's own escalations: clinical_question (first or strong second), low confidence and the
+    escalation head."""
     out = []
     clinical_p = model.probabilities.get(Intent.clinical_question, 0.0)
     if model.top == Intent.clinical_question or clinical_p >= CLINICAL_SECONDARY_MIN:
@@ -52,13 +53,19 @@ def _model_evidence(model: ModelView, threshold: float) -> list[Evidence]:
     if model.confidence < threshold:
         out.append(Evidence(rule_id="model:low_confidence", reason=Reason.low_confidence, field="model",
                             matched_text=f"top intent {model.top.value} p={model.confidence:.2f} < {threshold:.2f}"))
+    score = model.escalation_score
+    if score is not None and escalation_threshold is not None and score > escalation_threshold:
+        # Strictly above, as the threshold was chosen; '>=' in the text, as both are rounded there.
+        out.append(Evidence(rule_id="model:escalation_head", reason=Reason.clinical_judgment, field="model",
+                            matched_text=f"escalation score {score:.2f} >= {escalation_threshold:.2f}"))
     return out
 
 
 def decide(model: ModelView, threshold: float, fired: list[RuleHit], signals: Signals,
-           model_version: str | None = None) -> TriageResult:
+           model_version: str | None = None, escalation_threshold: float | None = None) -> TriageResult:
     """The final result. Rules only add reasons; nothing here removes one."""
-    evidence = [e for hit in fired for e in _rule_evidence(hit)] + _model_evidence(model, threshold)
+    evidence = [e for hit in fired for e in _rule_evidence(hit)] + _model_evidence(model, threshold,
+                                                                                   escalation_threshold)
     reasons = sorted({e.reason for e in evidence if e.reason is not None}, key=_REASON_ORDER.__getitem__)
     escalate = bool(reasons)
     secondary = [i for i, p in sorted(model.probabilities.items(), key=lambda kv: -kv[1])

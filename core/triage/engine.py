@@ -91,7 +91,8 @@ class Triager:
             fired = self.rules.evaluate(ctx)
             signals = Signals(detect_language(f"{item.subject}\n{item.body}"), bool(item.auto_generated),
                               _expects_no_reply(ctx))
-            results.append(decide(view, self.model.threshold, fired, signals, self._version))
+            results.append(decide(view, self.model.threshold, fired, signals, self._version,
+                                  self.model.escalation_threshold))
         return results
 
     def triage(self, item: TriageInput) -> TriageResult:

@@ -27,6 +27,7 @@ class ModelView:
     top: Intent
     confidence: float
     probabilities: dict[Intent, float]
+    escalation_score: float | None = None  # the escalation head's score (None: the model has none)
 
 
 @dataclass(slots=True)

@@ -122,6 +122,17 @@ def test_language_detection():
     assert triager().triage(message("Hi, could you order my medicine?")).language == "en"
 
 
+def test_the_escalation_head_fires_above_its_threshold():
+    t = triager()
+    assert t.model.escalation_threshold is not None
+    items = [message("Can I take ibuprofen with my Eliquis?"), message("When do you open on Saturday?"),
+             message("Hvornår er min medicin klar til afhentning?"), message("I feel odd since the new tablets")]
+    views = t.model.predict([t._model_input(t.context(item)) for item in items])
+    for item, view in zip(items, views):
+        fired = [e for e in t.triage(item).evidence if e.rule_id == "model:escalation_head"]
+        assert bool(fired) is (view.escalation_score > t.model.escalation_threshold)
+
+
 def test_low_confidence_is_evidenced_by_the_model():
     t = triager()
     result = t.triage(TriageInput(id="x", sender=None, subject="", body="qwxz plmk"))

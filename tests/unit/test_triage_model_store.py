@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from connectors import model_store
@@ -40,6 +41,16 @@ def test_version_depends_on_data_and_config():
     assert model_store.model_version(rows) == model_store.model_version(list(reversed(rows)))
     assert model_store.model_version(rows) != model_store.model_version(rows[:-1])
     assert model_store.model_version(rows) != model_store.model_version(rows, {**PIPELINE_CONFIG, "seed": 8})
+    head = {**PIPELINE_CONFIG["escalation_head"], "budget": 0.5}
+    assert model_store.model_version(rows) != model_store.model_version(rows,
+                                                                        {**PIPELINE_CONFIG, "escalation_head": head})
+
+
+def test_the_artefact_format_is_part_of_the_version(monkeypatch):
+    rows = _rows()
+    before = model_store.model_version(rows)
+    monkeypatch.setattr(model_store, "ARTEFACT_FORMAT", "numpy-tfidf-lexicon-linear-3")
+    assert model_store.model_version(rows) != before  # artefacts without the head are retrained, never loaded
 
 
 def test_training_rows_never_include_held_out():
@@ -53,6 +64,13 @@ def test_save_load_round_trip_and_cached_model_is_reused(tmp_path, monkeypatch):
     again = model_store.load(path)
     texts = ["please refill my statin", "is a rash normal"]
     assert [v.top for v in again.predict(texts)] == [v.top for v in model.predict(texts)]
+    # The escalation head travels with the artefact: coefficients, intercept, threshold and so its scores.
+    assert model.escalation_coef is not None and model.escalation_threshold is not None
+    np.testing.assert_array_equal(again.escalation_coef, model.escalation_coef)
+    assert (again.escalation_intercept, again.escalation_threshold) == (model.escalation_intercept,
+                                                                        model.escalation_threshold)
+    assert [v.escalation_score for v in again.predict(texts)] == [v.escalation_score for v in model.predict(texts)]
+    assert again.metrics["escalation_threshold"] == model.escalation_threshold
     monkeypatch.setattr(model_store, "training_rows", lambda *a, **k: rows)
     monkeypatch.setattr(model_store, "train", lambda *a, **k: pytest.fail("retrained although cached"))
     assert model_store.load_or_train(tmp_path).version == model.version
