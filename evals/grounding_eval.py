@@ -45,7 +45,7 @@ CLOCKS = tuple(datetime.fromisoformat(t) for t in (
     "2026-12-24T09:30:00+01:00", "2026-12-31T10:30:00+01:00",
 ))
 MAILBOX = "grounding-eval"
-BATCH = 250  # the sweep's default batch size
+BATCH = 500  # the sweep's default batch size
 TARGET_DRAFT_MS = 20.0
 WARM_UP = 8
 
