@@ -32,8 +32,8 @@ from sklearn.svm import LinearSVC
 
 from connectors import model_store
 from core.triage.classifier import (
-    PIPELINE_CONFIG, Calibration, Fitted, build_pipeline, choose_threshold, cv_splitter, export, fit_temperature,
-    model_text,
+    PIPELINE_CONFIG, Calibration, Fitted, build_pipeline, choose_escalation_threshold, choose_threshold, cv_splitter,
+    export, fit_temperature, model_text,
 )
 from core.triage.decision import CLINICAL_SECONDARY_MIN
 from core.triage.engine import REQUIRED_LEXICONS, TriageInput, Triager
@@ -147,8 +147,7 @@ def flags(score: np.ndarray, fold_of: np.ndarray, routine: np.ndarray, budget: f
     cuts = []
     for k in np.unique(fold_of):
         others, own = fold_of != k, fold_of == k
-        # choose_threshold flags values BELOW its cut; on the negated score that is "score above -cut".
-        cut = -choose_threshold(-score[others], routine[others], budget)
+        cut = choose_escalation_threshold(score[others], routine[others], budget)  # as the product chooses it
         flagged[own] = score[own] > cut
         cuts.append(cut)
     return flagged, float(np.mean(cuts))

@@ -136,9 +136,8 @@ def run_dev(show: bool) -> None:
     own = (settings.pharmacy_name, settings.pharmacy_email, settings.pharmacy_email.rpartition("@")[2])
     policy = load_policy(required_lexicons=REQUIRED_LEXICONS)
     folds = fold_models(rows, model_store.model_version(rows))
-    print(f"dev mode: {len(rows)} training rows, {len(folds.models)} folds, low-confidence thresholds "
-          f"{', '.join(f'{m.threshold:.3f}' for m in folds.models)}, escalation-head thresholds "
-          f"{', '.join(_head(m) for m in folds.models)}; held-out split not evaluated\n")
+    print(f"dev mode: {len(rows)} training rows, {len(folds.models)} folds "
+          f"({'; '.join(m.thresholds_text() for m in folds.models)}); held-out split not evaluated\n")
     results = out_of_fold_results(policy, rows, folds, own)
     report("training split, out-of-fold (dev)", rows, results, list_ids=False)
     print_details(rows, results)
@@ -162,16 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         triager = Triager.load(model_path=path)
         print(f"model {model.version}: {model.trained_rows} training rows, cv accuracy "
               f"{model.metrics['cv_accuracy']:.3f}, temperature {model.temperature:.2f}, "
-              f"low-confidence threshold {model.threshold:.3f}, escalation-head threshold {_head(model)}\n")
+              f"{model.thresholds_text()}\n")
         metrics = evaluate_held_out(triager)
         consumer = evaluate_consumer(triager, args.show_misses)
     safe = metrics["escalation_recall"] >= TARGETS["escalation_recall"] and (
         consumer is None or consumer >= TARGETS["consumer_escalated"])
     return 1 if args.strict and not safe else 0
-
-
-def _head(model) -> str:
-    return "none" if model.escalation_threshold is None else f"{model.escalation_threshold:.3f}"
 
 
 if __name__ == "__main__":

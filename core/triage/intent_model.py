@@ -204,6 +204,11 @@ class IntentModel:
     def labels(self) -> list[Intent]:
         return [Intent(c) for c in self.classes]
 
+    def thresholds_text(self) -> str:
+        """The two escalation thresholds as `rxinbox train` and the eval report them."""
+        head = "none" if self.escalation_threshold is None else f"{self.escalation_threshold:.3f}"
+        return f"low-confidence threshold {self.threshold:.3f}, escalation-head threshold {head}"
+
     def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """Intent scores (one row per text) and escalation-head scores, each text's features computed once."""
         scores = np.tile(self.intercept.astype(np.float64), (len(texts), 1))

@@ -145,18 +145,13 @@ def train_command(
     rows = model_store.training_rows(extra=extra)
     model, path = model_store.train_and_save(get_settings().models_dir, rows)
     typer.echo(f"trained triage model {model.version} on {model.trained_rows} rows: "
-               f"cv accuracy {model.metrics['cv_accuracy']:.3f}, low-confidence threshold {model.threshold:.3f}, "
-               f"escalation-head threshold {_threshold(model.escalation_threshold)}")
+               f"cv accuracy {model.metrics['cv_accuracy']:.3f}, {model.thresholds_text()}")
     typer.echo(f"saved {path}")
 
 
 def register(app: typer.Typer) -> None:
     app.command("triage")(triage_command)
     app.command("train")(train_command)
-
-
-def _threshold(value: float | None) -> str:
-    return "none (no head)" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":  # `python -m rxinbox.commands.triage` measures start-up without the other commands
