@@ -21,7 +21,7 @@ PREFIX = "triage-"
 # Read from the package metadata: importing scikit-learn costs ~2 s and triaging does not need it.
 SKLEARN_VERSION = importlib.metadata.version("scikit-learn")
 # The artefact's layout (numpy vocabularies and weights); part of the version, so a change retrains.
-ARTEFACT_FORMAT = "numpy-tfidf-lexicon-linear-4"
+ARTEFACT_FORMAT = "numpy-tfidf-lexicon-linear-5"
 # Training (scikit-learn) is loaded only when a model must be trained, never to triage.
 TRAINER_MODULE = "core.triage.classifier"
 

@@ -28,6 +28,7 @@ from core.triage.normalise import fold
 from policy_rules.loader import LEXICON_DIR, load_lexicons
 
 log = logging.getLogger(__name__)
+CLINICAL = "clinical_question"
 
 
 def lexicon_features(weight: float) -> LexiconFeatures:
@@ -134,6 +135,7 @@ class Calibration:
     temperature: float
     threshold: float                      # low confidence: top probability below this escalates
     escalation_threshold: float | None    # escalation head: a score above this escalates (None: no head)
+    clinical_threshold: float | None = None  # clinical doubt: P(clinical_question) above this escalates
 
 
 def export(fitted: Fitted, calibration: Calibration, version: str, **provenance) -> IntentModel:
@@ -156,7 +158,8 @@ def export(fitted: Fitted, calibration: Calibration, version: str, **provenance)
         sklearn_version=sklearn.__version__, lexicon=lexicon,
         escalation_coef=None if head is None else np.asarray(head.coef_[0], dtype=np.float64),
         escalation_intercept=0.0 if head is None else float(head.intercept_[0]),
-        escalation_threshold=calibration.escalation_threshold, **provenance)
+        escalation_threshold=calibration.escalation_threshold, clinical_threshold=calibration.clinical_threshold,
+        **provenance)
 
 
 def fit_temperature(scores: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> float:
@@ -232,14 +235,19 @@ def calibrate(oof: OutOfFold, labels: np.ndarray, escalate: np.ndarray, config: 
               rows: np.ndarray | slice = slice(None)) -> Calibration:
     """Temperature and thresholds from the out-of-fold scores of `rows` (a fold's model: the other folds')."""
     labels, routine = labels[rows], ~escalate[rows]
-    temperature = fit_temperature(oof.scores[rows], labels, np.unique(labels))
-    top = softmax(oof.scores[rows] / temperature, axis=1).max(axis=1)
-    threshold = choose_threshold(top, routine, config["low_confidence_budget"])
+    classes = np.unique(labels)
+    temperature = fit_temperature(oof.scores[rows], labels, classes)
+    probabilities = softmax(oof.scores[rows] / temperature, axis=1)
+    threshold = choose_threshold(probabilities.max(axis=1), routine, config["low_confidence_budget"])
+    clinical_threshold = None
+    if config.get("clinical_doubt_budget") and CLINICAL in classes:
+        clinical_threshold = choose_escalation_threshold(probabilities[:, np.searchsorted(classes, CLINICAL)],
+                                                         routine, config["clinical_doubt_budget"])
     escalation_threshold = None
     if oof.head_scores is not None:
         escalation_threshold = choose_escalation_threshold(oof.head_scores[rows], routine,
                                                            config["escalation_head"]["budget"])
-    return Calibration(temperature, threshold, escalation_threshold)
+    return Calibration(temperature, threshold, escalation_threshold, clinical_threshold)
 
 
 def train(rows: Sequence[TriageRow], version: str, config: dict = PIPELINE_CONFIG,
@@ -251,9 +259,11 @@ def train(rows: Sequence[TriageRow], version: str, config: dict = PIPELINE_CONFI
     calibration = calibrate(oof, labels, escalate, config)
     accuracy = float(np.mean(np.unique(labels)[oof.scores.argmax(axis=1)] == labels))
     log.info("trained intent model %s on %d rows (cv accuracy %.3f, temperature %.2f, threshold %.3f, "
-             "escalation threshold %s)", version, len(rows), accuracy, calibration.temperature,
-             calibration.threshold, calibration.escalation_threshold)
+             "clinical threshold %s, escalation threshold %s)", version, len(rows), accuracy,
+             calibration.temperature, calibration.threshold, calibration.clinical_threshold,
+             calibration.escalation_threshold)
     return export(fit(texts, labels, escalate, config), calibration, version, trained_rows=len(rows),
                   metrics={"cv_accuracy": accuracy, "temperature": calibration.temperature,
                            "threshold": calibration.threshold,
+                           "clinical_threshold": calibration.clinical_threshold,
                            "escalation_threshold": calibration.escalation_threshold})

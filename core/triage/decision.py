@@ -42,14 +42,19 @@ def _rule_evidence(hit: RuleHit) -> list[Evidence]:
     return out
 
 
-def _model_evidence(model: ModelView, threshold: float, escalation_threshold: float | None) -> list[Evidence]:
-    """The model's own escalations: clinical_question (first or strong second), low confidence and the
-    escalation head."""
+def _model_evidence(model: ModelView, threshold: float, escalation_threshold: float | None,
+                    clinical_threshold: float | None) -> list[Evidence]:
+    """The model's own escalations: clinical_question (first or strong second), clinical doubt, low confidence
+    and the escalation head."""
     out = []
     clinical_p = model.probabilities.get(Intent.clinical_question, 0.0)
     if model.top == Intent.clinical_question or clinical_p >= CLINICAL_SECONDARY_MIN:
         out.append(Evidence(rule_id="model:clinical_question", reason=Reason.clinical_judgment, field="model",
                             matched_text=f"clinical_question p={clinical_p:.2f}"))
+    elif clinical_threshold is not None and clinical_p > clinical_threshold:
+        # Another intent won, but the model cannot rule out a clinical question.
+        out.append(Evidence(rule_id="model:clinical_doubt", reason=Reason.low_confidence, field="model",
+                            matched_text=f"clinical_question p={clinical_p:.2f} > {clinical_threshold:.2f}"))
     if model.confidence < threshold:
         out.append(Evidence(rule_id="model:low_confidence", reason=Reason.low_confidence, field="model",
                             matched_text=f"top intent {model.top.value} p={model.confidence:.2f} < {threshold:.2f}"))
@@ -62,10 +67,11 @@ def _model_evidence(model: ModelView, threshold: float, escalation_threshold: fl
 
 
 def decide(model: ModelView, threshold: float, fired: list[RuleHit], signals: Signals,
-           model_version: str | None = None, escalation_threshold: float | None = None) -> TriageResult:
+           model_version: str | None = None, escalation_threshold: float | None = None,
+           clinical_threshold: float | None = None) -> TriageResult:
     """The final result. Rules only add reasons; nothing here removes one."""
-    evidence = [e for hit in fired for e in _rule_evidence(hit)] + _model_evidence(model, threshold,
-                                                                                   escalation_threshold)
+    evidence = [e for hit in fired for e in _rule_evidence(hit)] + _model_evidence(
+        model, threshold, escalation_threshold, clinical_threshold)
     reasons = sorted({e.reason for e in evidence if e.reason is not None}, key=_REASON_ORDER.__getitem__)
     escalate = bool(reasons)
     secondary = [i for i, p in sorted(model.probabilities.items(), key=lambda kv: -kv[1])

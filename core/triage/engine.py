@@ -92,7 +92,7 @@ class Triager:
             signals = Signals(detect_language(f"{item.subject}\n{item.body}"), bool(item.auto_generated),
                               _expects_no_reply(ctx))
             results.append(decide(view, self.model.threshold, fired, signals, self._version,
-                                  self.model.escalation_threshold))
+                                  self.model.escalation_threshold, self.model.clinical_threshold))
         return results
 
     def triage(self, item: TriageInput) -> TriageResult:

@@ -1,4 +1,5 @@
-"""The decision's model evidence: clinical_question, low confidence and the escalation head add reasons only."""
+"""The decision's model evidence: clinical_question, clinical doubt, low confidence and the escalation head add
+reasons only."""
 
 import pytest
 
@@ -49,3 +50,24 @@ def test_the_head_adds_to_the_other_model_reasons():
 
 def test_a_zero_low_confidence_threshold_never_fires():
     assert not decide(view(None, p=0.01), 0.0, [], SIGNALS).escalate
+
+
+def doubt_view(clinical_p: float, top: Intent = Intent.general_inquiry) -> ModelView:
+    return ModelView(top, 0.7, {top: 0.7, Intent.clinical_question: clinical_p}, escalation_score=None)
+
+
+@pytest.mark.parametrize("clinical_p, fires", [(0.05, False), (0.2, False), (0.21, True), (0.39, True)])
+def test_clinical_doubt_escalates_as_low_confidence_above_its_threshold(clinical_p, fires):
+    result = decide(doubt_view(clinical_p), 0.0, [], SIGNALS, clinical_threshold=0.2)
+    assert result.escalate is fires
+    doubt = [e for e in result.evidence if e.rule_id == "model:clinical_doubt"]
+    assert bool(doubt) is fires
+    if fires:
+        assert result.reasons == [Reason.low_confidence]
+        assert doubt[0].matched_text == f"clinical_question p={clinical_p:.2f} > 0.20"
+
+
+def test_clinical_doubt_gives_way_to_the_models_clinical_question():
+    strong = decide(doubt_view(0.45), 0.0, [], SIGNALS, clinical_threshold=0.2)
+    assert {e.rule_id for e in strong.evidence} == {"model:clinical_question"}
+    assert not decide(doubt_view(0.39), 0.0, [], SIGNALS, clinical_threshold=None).escalate

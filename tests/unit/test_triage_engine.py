@@ -133,11 +133,23 @@ def test_the_escalation_head_fires_above_its_threshold():
         assert bool(fired) is (view.escalation_score > t.model.escalation_threshold)
 
 
+def test_clinical_doubt_fires_above_the_models_calibrated_threshold():
+    t = triager()
+    assert t.model.clinical_threshold is not None and 0.0 < t.model.clinical_threshold < 0.40
+    items = [message("Do you sell sunscreen for babies?"), message("Is it normal to feel tired on Lyrica?"),
+             message("Min mor har det skidt, kan I ringe?"), message("Price of a flu jab at home?")]
+    views = t.model.predict([t._model_input(t.context(item)) for item in items])
+    for item, view in zip(items, views):
+        fired = [e for e in t.triage(item).evidence if e.rule_id == "model:clinical_doubt"]
+        clinical_p = view.probabilities[Intent.clinical_question]
+        expected = view.top is not Intent.clinical_question and t.model.clinical_threshold < clinical_p < 0.40
+        assert bool(fired) is expected
+
+
 def test_low_confidence_is_evidenced_by_the_model():
     t = triager()
     result = t.triage(TriageInput(id="x", sender=None, subject="", body="qwxz plmk"))
-    if result.confidence < t.model.threshold:
-        assert Reason.low_confidence in result.reasons
-        assert any(e.rule_id == "model:low_confidence" for e in result.evidence)
-    else:
-        assert Reason.low_confidence not in result.reasons
+    low = [e for e in result.evidence if e.rule_id == "model:low_confidence"]
+    assert bool(low) is (result.confidence < t.model.threshold)
+    if low:
+        assert low[0].reason is Reason.low_confidence and Reason.low_confidence in result.reasons

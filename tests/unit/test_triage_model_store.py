@@ -71,6 +71,9 @@ def test_save_load_round_trip_and_cached_model_is_reused(tmp_path, monkeypatch):
                                                                         model.escalation_threshold)
     assert [v.escalation_score for v in again.predict(texts)] == [v.escalation_score for v in model.predict(texts)]
     assert again.metrics["escalation_threshold"] == model.escalation_threshold
+    # So does the clinical-doubt threshold, a calibrated clinical_question probability.
+    assert model.clinical_threshold is not None and 0.0 < model.clinical_threshold < 1.0
+    assert again.clinical_threshold == model.clinical_threshold == model.metrics["clinical_threshold"]
     monkeypatch.setattr(model_store, "training_rows", lambda *a, **k: rows)
     monkeypatch.setattr(model_store, "train", lambda *a, **k: pytest.fail("retrained although cached"))
     assert model_store.load_or_train(tmp_path).version == model.version
