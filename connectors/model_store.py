@@ -1,4 +1,4 @@
-"""The trained triage model as a versioned artefact: RXINBOX_HOME/models/triage-<version>.joblib."""
+"""The trained triage model as a versioned artefact: RXINBOX_HOME/models/triage-<version>.pickle."""
 
 import hashlib
 import importlib
@@ -6,11 +6,10 @@ import importlib.metadata
 import json
 import logging
 import os
+import pickle
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-
-import joblib
 
 from core.triage.intent_model import PIPELINE_CONFIG, IntentModel
 from core.triage.dataset import DATASET_DIR, TriageRow, dataset_files, is_held_out, read_rows
@@ -18,6 +17,9 @@ from policy_rules.loader import LEXICON_DIR
 
 log = logging.getLogger(__name__)
 PREFIX = "triage-"
+# Plain pickle, not joblib: loading the 200k-term vocabularies took joblib ~1.1 s of the CLI start-up,
+# pickle ~0.1 s. The artefact is the pharmacy's own, written and read on the same machine.
+SUFFIX = ".pickle"
 # Read from the package metadata: importing scikit-learn costs ~2 s and triaging does not need it.
 SKLEARN_VERSION = importlib.metadata.version("scikit-learn")
 # The artefact's layout (numpy vocabularies and weights); part of the version, so a change retrains.
@@ -51,7 +53,7 @@ def train(rows: Sequence[TriageRow], version: str) -> IntentModel:
 
 
 def model_path(models_dir: Path, version: str) -> Path:
-    return models_dir / f"{PREFIX}{version}.joblib"
+    return models_dir / f"{PREFIX}{version}{SUFFIX}"
 
 
 def save(model: IntentModel, path: Path) -> Path:
@@ -60,7 +62,8 @@ def save(model: IntentModel, path: Path) -> Path:
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(handle)
     try:
-        joblib.dump(model, tmp, compress=3)
+        with open(tmp, "wb") as handle_out:
+            pickle.dump(model, handle_out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -69,7 +72,8 @@ def save(model: IntentModel, path: Path) -> Path:
 
 
 def load(path: Path) -> IntentModel:
-    model = joblib.load(path)
+    with open(path, "rb") as handle:
+        model = pickle.load(handle)
     if not isinstance(model, IntentModel):
         raise ValueError(f"{path} is not a triage model artefact")
     if model.sklearn_version != SKLEARN_VERSION:
@@ -90,7 +94,7 @@ def load_or_train(models_dir: Path) -> IntentModel:
     """The model for the current training data: loaded when cached, else trained (offline) and cached."""
     rows = training_rows()
     if not rows:
-        cached = sorted(models_dir.glob(f"{PREFIX}*.joblib"), key=lambda p: p.stat().st_mtime)
+        cached = sorted(models_dir.glob(f"{PREFIX}*{SUFFIX}"), key=lambda p: p.stat().st_mtime)
         if not cached:
             raise FileNotFoundError(f"no labelled data in {DATASET_DIR} and no model in {models_dir}")
         return load(cached[-1])

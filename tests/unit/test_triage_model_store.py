@@ -60,7 +60,7 @@ def test_training_rows_never_include_held_out():
 def test_save_load_round_trip_and_cached_model_is_reused(tmp_path, monkeypatch):
     rows = _rows()
     model, path = model_store.train_and_save(tmp_path, rows)
-    assert path.name == f"triage-{model.version}.joblib" and path.exists()
+    assert path.name == f"triage-{model.version}.pickle" and path.exists()
     again = model_store.load(path)
     texts = ["please refill my statin", "is a rash normal"]
     assert [v.top for v in again.predict(texts)] == [v.top for v in model.predict(texts)]
@@ -83,7 +83,7 @@ def test_load_or_train_trains_when_missing(tmp_path, monkeypatch):
     rows = _rows()
     monkeypatch.setattr(model_store, "training_rows", lambda *a, **k: rows)
     model = model_store.load_or_train(tmp_path / "models")
-    assert (tmp_path / "models" / f"triage-{model.version}.joblib").exists()
+    assert (tmp_path / "models" / f"triage-{model.version}.pickle").exists()
     assert 0.0 <= model.threshold <= 1.0 and model.temperature > 0
 
 
@@ -92,7 +92,7 @@ def test_triager_load_trains_into_rxinbox_home(tmp_path, monkeypatch):
     monkeypatch.delenv("RXINBOX_MODEL_CACHE", raising=False)  # the default place, not the test suite's shared cache
     monkeypatch.setattr(model_store, "training_rows", lambda *a, **k: _rows())
     triager = Triager.load()
-    assert list((tmp_path / "home" / "models").glob("triage-*.joblib"))
+    assert list((tmp_path / "home" / "models").glob("triage-*.pickle"))
     assert triager.version.startswith(triager.model.version)
 
 
