@@ -60,10 +60,9 @@ def save(model: IntentModel, path: Path) -> Path:
     """Write atomically, so a crash never leaves half a model behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(handle)
     try:
-        with open(tmp, "wb") as handle_out:
-            pickle.dump(model, handle_out, protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(handle, "wb") as out:
+            pickle.dump(model, out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -25,10 +25,10 @@ from core.triage.intent_model import (  # noqa: F401 (re-exported)
 )
 from core.triage.lexicon import SUFFIXES, term_spellings
 from core.triage.normalise import fold
+from data_contracts.models import Intent
 from policy_rules.loader import LEXICON_DIR, load_lexicons
 
 log = logging.getLogger(__name__)
-CLINICAL = "clinical_question"
 
 
 def lexicon_features(weight: float) -> LexiconFeatures:
@@ -240,8 +240,9 @@ def calibrate(oof: OutOfFold, labels: np.ndarray, escalate: np.ndarray, config: 
     probabilities = softmax(oof.scores[rows] / temperature, axis=1)
     threshold = choose_threshold(probabilities.max(axis=1), routine, config["low_confidence_budget"])
     clinical_threshold = None
-    if config.get("clinical_doubt_budget") and CLINICAL in classes:
-        clinical_threshold = choose_escalation_threshold(probabilities[:, np.searchsorted(classes, CLINICAL)],
+    clinical = Intent.clinical_question.value
+    if config.get("clinical_doubt_budget") and clinical in classes:
+        clinical_threshold = choose_escalation_threshold(probabilities[:, np.searchsorted(classes, clinical)],
                                                          routine, config["clinical_doubt_budget"])
     escalation_threshold = None
     if oof.head_scores is not None:

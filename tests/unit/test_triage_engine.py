@@ -2,6 +2,7 @@
 
 import pytest
 
+from core.triage.decision import CLINICAL_SECONDARY_MIN
 from core.triage.engine import PmsFacts, TriageInput, Triager
 from core.triage.inputs import PmsFacts as InputsPmsFacts
 from data_contracts.models import Intent, Priority, Reason, TriageResult
@@ -135,14 +136,14 @@ def test_the_escalation_head_fires_above_its_threshold():
 
 def test_clinical_doubt_fires_above_the_models_calibrated_threshold():
     t = triager()
-    assert t.model.clinical_threshold is not None and 0.0 < t.model.clinical_threshold < 0.40
+    assert t.model.clinical_threshold is not None and 0.0 < t.model.clinical_threshold < CLINICAL_SECONDARY_MIN
     items = [message("Do you sell sunscreen for babies?"), message("Is it normal to feel tired on Lyrica?"),
              message("Min mor har det skidt, kan I ringe?"), message("Price of a flu jab at home?")]
     views = t.model.predict([t._model_input(t.context(item)) for item in items])
     for item, view in zip(items, views):
         fired = [e for e in t.triage(item).evidence if e.rule_id == "model:clinical_doubt"]
         clinical_p = view.probabilities[Intent.clinical_question]
-        expected = view.top is not Intent.clinical_question and t.model.clinical_threshold < clinical_p < 0.40
+        expected = view.top is not Intent.clinical_question and t.model.clinical_threshold < clinical_p < CLINICAL_SECONDARY_MIN
         assert bool(fired) is expected
 
 
