@@ -1,4 +1,5 @@
-"""Load escalation rules, their examples and lexicons from YAML; a bad file fails naming file, line and field."""
+"""Load escalation rules, their examples, named conditions and lexicons from YAML; a bad file fails naming file,
+line and field."""
 
 import json
 import logging
@@ -11,16 +12,19 @@ from pydantic import BaseModel, ValidationError
 
 from core.grounding import LEXICON_PATH as GROUNDING_DRUGS
 from core.grounding import load_lexicon as load_grounding_drugs
+from policy_rules.example_schema import RuleExamples
 from policy_rules.lexicon_schema import Lexicon, TermGroup
 from policy_rules.rule_schema import (
     CONDITION_NAMES,
     AllCondition,
     AnyCondition,
     LexiconCondition,
+    NamedCondition,
     NearCondition,
+    NoneCondition,
     QuestionCondition,
+    RefCondition,
     Rule,
-    RuleExamples,
 )
 from policy_rules.yaml_errors import RuleFileError, _field_name, _node_at, load_yaml_text
 
@@ -28,6 +32,7 @@ M = TypeVar("M", bound=BaseModel)
 HERE = Path(__file__).resolve().parent
 RULES_DIR = HERE / "escalation"
 LEXICON_DIR = HERE / "lexicons"
+CONDITIONS_DIR = HERE / "conditions"
 SCHEMA_DIR = HERE / "schemas"
 EXAMPLES_SUFFIX = ".examples.yaml"
 MEDICINE_NAMES = "medicine_names"
@@ -35,10 +40,12 @@ MEDICINE_NAMES = "medicine_names"
 
 @dataclass(frozen=True)
 class Policy:
-    """Validated rules and lexicons, cross-checked: every lexicon a rule names exists."""
+    """Validated rules, lexicons and named conditions, cross-checked: every lexicon and named condition a rule
+    names exists, and no named condition refers back to itself."""
 
     rules: tuple[Rule, ...]
     lexicons: tuple[Lexicon, ...]
+    conditions: tuple[NamedCondition, ...] = ()
 
 
 def _clean_loc(loc: tuple) -> tuple:
@@ -83,20 +90,46 @@ def _load(path: Path, model: type[M]) -> tuple[M, str]:
         raise _fail(path, text, _clean_loc(first["loc"]), message) from exc
 
 
+def _walk(cond, loc: tuple):
+    """Every condition of a tree with its location in the file, the tree's root first."""
+    yield cond, loc
+    if isinstance(cond, (AllCondition, AnyCondition, NoneCondition)):
+        key = "all" if isinstance(cond, AllCondition) else "any" if isinstance(cond, AnyCondition) else "none"
+        for i, part in enumerate(getattr(cond, key)):
+            yield from _walk(part, loc + (key, i))
+
+
 def _lexicon_refs(cond, loc: tuple) -> list[tuple[tuple, str]]:
     """Every lexicon name a condition tree mentions, with its location in the file."""
-    if isinstance(cond, LexiconCondition):
-        return [(loc + ("lexicon", "name"), cond.lexicon.name)]
-    if isinstance(cond, NearCondition):
-        return [(loc + ("near", side, i), name) for side in ("left", "right", "unless_in_sentence")
-                for i, name in enumerate(getattr(cond.near, side))]
-    if isinstance(cond, QuestionCondition):
-        return [(loc + ("question", side, i), name) for side in ("about", "unless_in_sentence")
-                for i, name in enumerate(getattr(cond.question, side))]
-    if isinstance(cond, (AllCondition, AnyCondition)):
-        key = "all" if isinstance(cond, AllCondition) else "any"
-        return [ref for i, c in enumerate(getattr(cond, key)) for ref in _lexicon_refs(c, loc + (key, i))]
-    return []
+    refs: list[tuple[tuple, str]] = []
+    for node, at in _walk(cond, loc):
+        if isinstance(node, LexiconCondition):
+            refs.append((at + ("lexicon", "name"), node.lexicon.name))
+        elif isinstance(node, NearCondition):
+            refs += [(at + ("near", side, i), name) for side in ("left", "right", "unless_in_sentence")
+                     for i, name in enumerate(getattr(node.near, side))]
+        elif isinstance(node, QuestionCondition):
+            refs += [(at + ("question", side, i), name) for side in ("about", "unless_in_sentence")
+                     for i, name in enumerate(getattr(node.question, side))]
+    return refs
+
+
+def _condition_refs(cond, loc: tuple) -> list[tuple[tuple, str]]:
+    """Every named condition a condition tree refers to, with its location in the file."""
+    return [(at + ("ref",), node.ref) for node, at in _walk(cond, loc) if isinstance(node, RefCondition)]
+
+
+def _check_names(path: Path, text: str, trees: list[tuple[object, tuple]], lexicon_ids: set[str],
+                 condition_ids: set[str]) -> None:
+    """Fail at the first lexicon or named condition that does not exist."""
+    for cond, loc in trees:
+        for at, name in _lexicon_refs(cond, loc):
+            if name not in lexicon_ids:
+                raise _fail(path, text, at, f"unknown lexicon {name!r}; known: {', '.join(sorted(lexicon_ids))}")
+        for at, name in _condition_refs(cond, loc):
+            if name not in condition_ids:
+                known = ", ".join(sorted(condition_ids)) or f"none (no files in {CONDITIONS_DIR.name}/)"
+                raise _fail(path, text, at, f"unknown named condition {name!r}; known: {known}")
 
 
 def medicine_names() -> Lexicon:
@@ -132,16 +165,52 @@ def rule_files(directory: Path = RULES_DIR) -> list[Path]:
     return sorted(p for p in directory.glob("*.yaml") if not p.name.endswith(EXAMPLES_SUFFIX))
 
 
-def load_rules(directory: Path, lexicon_ids: set[str]) -> list[Rule]:
-    """Every rule file of a folder; ids are unique and match file names; lexicon names must exist."""
+def load_conditions(directory: Path, lexicon_ids: set[str]) -> list[NamedCondition]:
+    """Every named condition of a folder (the id must match the file name); what they name must exist, and no
+    chain of refs may lead back to where it started. A missing folder holds no conditions."""
+    loaded: dict[str, tuple[NamedCondition, Path, str]] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        cond, text = _load(path, NamedCondition)
+        if cond.id != path.stem:
+            raise _fail(path, text, ("id",), f"id {cond.id!r} must match the file name {path.stem!r}")
+        loaded[cond.id] = (cond, path, text)
+    for cond, path, text in loaded.values():
+        _check_names(path, text, [(cond.when, ("when",))], lexicon_ids, set(loaded))
+    done: set[str] = set()
+
+    def visit(name: str, chain: list[str]) -> None:
+        cond, path, text = loaded[name]
+        for at, ref in _condition_refs(cond.when, ("when",)):
+            if ref in chain or ref == name:
+                start = chain[chain.index(ref):] if ref in chain else []
+                cycle = " -> ".join([*start, name, ref])
+                raise _fail(path, text, at, f"named conditions refer to each other in a cycle: {cycle}")
+            if ref not in done:
+                visit(ref, [*chain, name])
+        done.add(name)
+
+    for name in loaded:
+        if name not in done:
+            visit(name, [])
+    return [cond for cond, _, _ in loaded.values()]
+
+
+def rule_files(directory: Path = RULES_DIR) -> list[Path]:
+    return sorted(p for p in directory.glob("*.yaml") if not p.name.endswith(EXAMPLES_SUFFIX))
+
+
+def load_rules(directory: Path, lexicon_ids: set[str], condition_ids: set[str] | None = None) -> list[Rule]:
+    """Every rule file of a folder; ids are unique and match file names; lexicons and named conditions must
+    exist (condition_ids None: the files of the default conditions folder)."""
+    if condition_ids is None:
+        condition_ids = {path.stem for path in CONDITIONS_DIR.glob("*.yaml")}
     rules: list[Rule] = []
     for path in rule_files(directory):
         rule, text = _load(path, Rule)
         if rule.id != path.stem:
             raise _fail(path, text, ("id",), f"id {rule.id!r} must match the file name {path.stem!r}")
-        for loc, name in _lexicon_refs(rule.when, ("when",)):
-            if name not in lexicon_ids:
-                raise _fail(path, text, loc, f"unknown lexicon {name!r}; known: {', '.join(sorted(lexicon_ids))}")
+        trees = [(rule.when, ("when",))] + ([] if rule.unless is None else [(rule.unless, ("unless",))])
+        _check_names(path, text, trees, lexicon_ids, condition_ids)
         rules.append(rule)
     if not rules:
         raise RuleFileError(directory, None, "", "no escalation rule files found")
@@ -157,20 +226,23 @@ def load_examples(path: Path) -> RuleExamples:
 
 
 def load_policy(rules_dir: Path | None = None, lexicon_dir: Path | None = None,
-                required_lexicons: tuple[str, ...] = ()) -> Policy:
-    """Lexicons and rules, validated and cross-checked (reloading is just calling this again)."""
+                required_lexicons: tuple[str, ...] = (), conditions_dir: Path | None = None) -> Policy:
+    """Lexicons, named conditions and rules, validated and cross-checked (reloading is just calling this again)."""
     lexicons = load_lexicons(lexicon_dir or LEXICON_DIR)
     ids = {lex.id for lex in lexicons}
     missing = [name for name in required_lexicons if name not in ids]
     if missing:
         raise RuleFileError(lexicon_dir or LEXICON_DIR, None, "", f"required lexicon(s) missing: {missing}")
-    return Policy(tuple(load_rules(rules_dir or RULES_DIR, ids)), tuple(lexicons))
+    conditions = load_conditions(conditions_dir or CONDITIONS_DIR, ids)
+    rules = load_rules(rules_dir or RULES_DIR, ids, {cond.id for cond in conditions})
+    return Policy(tuple(rules), tuple(lexicons), tuple(conditions))
 
 
 # Generated JSON Schemas (for editors and reviewers); a test keeps the committed files current.
 SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "escalation-rule.schema.json": Rule,
     "escalation-rule-examples.schema.json": RuleExamples,
+    "named-condition.schema.json": NamedCondition,
     "lexicon.schema.json": Lexicon,
 }
 

@@ -1,4 +1,4 @@
-"""Pydantic schema of escalation rule files and their example files (extra="forbid")."""
+"""Pydantic schema of escalation rule files and named conditions (extra="forbid"); example files: example_schema.py."""
 
 import re
 from datetime import date
@@ -167,7 +167,20 @@ class AnyCondition(_Strict):
     any: list["Condition"] = Field(min_length=1)
 
 
-CONDITION_NAMES = ("lexicon", "near", "question", "pattern", "intent", "pms", "detector", "message", "all", "any")
+class NoneCondition(_Strict):
+    """Holds when none of its conditions holds: the 'but not when ...' half of a rule's `unless` gate."""
+
+    none: list["Condition"] = Field(min_length=1)
+
+
+class RefCondition(_Strict):
+    """A named condition of policy_rules/conditions/ (by file stem): one definition shared by many rules."""
+
+    ref: str = Field(pattern=RULE_ID, max_length=60)
+
+
+CONDITION_NAMES = ("lexicon", "near", "question", "pattern", "intent", "pms", "detector", "message", "all", "any",
+                   "none", "ref")
 
 
 def _condition_tag(value: Any) -> str | None:
@@ -192,11 +205,14 @@ Condition = Annotated[
         Annotated[MessageCondition, Tag("message")],
         Annotated[AllCondition, Tag("all")],
         Annotated[AnyCondition, Tag("any")],
+        Annotated[NoneCondition, Tag("none")],
+        Annotated[RefCondition, Tag("ref")],
     ],
     Discriminator(_condition_tag),
 ]
 AllCondition.model_rebuild()
 AnyCondition.model_rebuild()
+NoneCondition.model_rebuild()
 
 
 # --- rules and their examples -------------------------------------------------------------------------
@@ -211,8 +227,20 @@ class RuleMetadata(_Strict):
     owner: str = "pharmacy"
 
 
+class NamedCondition(_Strict):
+    """A condition with a name (`policy_rules/conditions/<id>.yaml`), used by rules as `ref: <id>`, so a gate
+    many rules share is written and reviewed once."""
+
+    id: str = Field(pattern=RULE_ID, max_length=60)
+    title: str = Field(min_length=3, max_length=120)
+    description: str = Field(min_length=10)
+    when: Condition
+    metadata: RuleMetadata
+
+
 class Rule(_Strict):
-    """One escalation rule: when the condition holds, the reason is added (never removed)."""
+    """One escalation rule: when `when` holds and `unless` (if given) does not, the reason is added (never
+    removed)."""
 
     id: str = Field(pattern=RULE_ID, max_length=60)
     title: str = Field(min_length=3, max_length=120)
@@ -221,6 +249,10 @@ class Rule(_Strict):
     priority: Literal[Priority.urgent, Priority.high] = Priority.high
     enabled: bool = True
     when: Condition
+    unless: Condition | None = Field(
+        default=None, description="A gate: when this condition holds the rule does not fire, whatever `when` "
+        "found (e.g. broadcast mail that only talks about side effects). It can keep a rule quiet, never make "
+        "one fire; keep it narrow, since a wrong gate silences a clinical signal.")
     metadata: RuleMetadata
 
     @field_validator("reason")
@@ -229,65 +261,3 @@ class Rule(_Strict):
         if value == Reason.low_confidence:
             raise ValueError("low_confidence is the model's reason; a rule cannot claim it")
         return value
-
-
-class ModelStub(_Strict):
-    """The classifier output an example assumes (only needed by rules with intent conditions)."""
-
-    intent: Intent
-    probability: float = Field(default=0.9, gt=0.0, le=1.0)
-
-
-class PmsStub(_Strict):
-    """The PMS facts an example assumes; the identity verdict is given, or worked out from a record name."""
-
-    known_patient: bool = True
-    controlled_drugs: list[str] = Field(default_factory=list)
-    drugs: list[str] = Field(default_factory=list)
-    prior_auth_missing: list[str] = Field(default_factory=list)
-    identity: IdentityStatus | None = None
-    patient_name: str | None = Field(
-        default=None, min_length=3, description="The one patient on the sender's address ('Søren Ærø'): "
-        "the example's identity status is then what the real identity gate says about its text.")
-
-    @model_validator(mode="after")
-    def _one_identity(self) -> "PmsStub":
-        if self.identity is not None and self.patient_name is not None:
-            raise ValueError("give identity or patient_name, not both")
-        if self.patient_name is not None and not self.known_patient:
-            raise ValueError("patient_name needs known_patient: true")
-        if self.patient_name is not None and len(self.patient_name.split()) < 2:
-            raise ValueError("patient_name needs a first and a last name")
-        return self
-
-
-class RuleExample(_Strict):
-    """A message a rule must (or must not) fire on."""
-
-    lang: Literal["en", "da"]
-    text: str = Field(description="The body.")
-    subject: str = ""
-    quoted: str = ""
-    hidden_text: str = ""
-    auto_generated: str | None = None
-    attachment_names: list[str] = Field(default_factory=list)
-    pms: PmsStub | None = None
-    model: ModelStub | None = None
-    note: str | None = None
-
-
-class RuleExamples(_Strict):
-    """The examples file beside a rule: `<id>.examples.yaml`."""
-
-    rule: str = Field(pattern=RULE_ID)
-    fire: list[RuleExample] = Field(min_length=2)
-    no_fire: list[RuleExample] = Field(min_length=2)
-
-    @model_validator(mode="after")
-    def _both_languages(self) -> "RuleExamples":
-        for name in ("fire", "no_fire"):
-            langs = {e.lang for e in getattr(self, name)}
-            if langs != {"en", "da"}:
-                raise ValueError(f"{name} needs examples in both en and da (has {sorted(langs)})")
-        return self
-

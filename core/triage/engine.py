@@ -45,9 +45,9 @@ class Triager:
         self.model = model
         self._own_quotes = own_quote_pattern(own_addresses)
         self.lexicons = LexiconSet(list(policy.lexicons))
-        self.rules = RuleSet(list(policy.rules), self.lexicons)
+        self.rules = RuleSet(list(policy.rules), self.lexicons, policy.conditions)
         digest = hashlib.sha256()
-        for item in (*policy.lexicons, *policy.rules):
+        for item in (*policy.lexicons, *policy.conditions, *policy.rules):
             digest.update(item.model_dump_json().encode("utf-8"))
         self._version = f"{model.version}+rules-{digest.hexdigest()[:8]}"
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy import sparse
 
 from core.triage.normalise import fold
 from core.triage.rules import ModelView
@@ -207,6 +208,10 @@ class IntentModel:
     escalation_threshold: float | None = None  # a score above this escalates
     clinical_threshold: float | None = None  # a clinical_question probability above this escalates (None: off)
 
+    def __getstate__(self) -> dict:
+        """The artefact keeps the trained weights, not the transposed copy a process makes for itself."""
+        return {k: v for k, v in self.__dict__.items() if k != "_weights_t"}
+
     @property
     def labels(self) -> list[Intent]:
         return [Intent(c) for c in self.classes]
@@ -219,25 +224,40 @@ class IntentModel:
                 f"escalation-head threshold {head}")
 
     def scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Intent scores (one row per text) and escalation-head scores, each text's features computed once."""
-        scores = np.tile(self.intercept.astype(np.float64), (len(texts), 1))
-        head = self.escalation_coef
-        head_scores = None if head is None else np.full(len(texts), self.escalation_intercept, dtype=np.float64)
+        """Intent scores (one row per text) and escalation-head scores, each text's features computed once:
+        the batch's sparse rows times the weights in one product, not one small product per text."""
         offsets = np.cumsum([0] + [len(block.idf) for block in self.features])
+        columns: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        lengths = np.zeros(len(texts), dtype=np.int64)
         for i, text in enumerate(texts):
             for block, offset in zip(self.features, offsets):
-                columns, values = block.row(text)
-                if columns.size:
-                    columns = offset + columns
-                    scores[i] += self.coef[:, columns] @ values
-                    if head_scores is not None:
-                        head_scores[i] += head[columns] @ values
+                block_columns, block_values = block.row(text)
+                columns.append(offset + block_columns)
+                values.append(block_values)
+                lengths[i] += block_columns.size
             if self.lexicon is not None:
-                columns = offsets[-1] + self.lexicon.columns(text)
-                scores[i] += self.coef[:, columns].sum(axis=1) * self.lexicon.weight
-                if head_scores is not None:
-                    head_scores[i] += head[columns].sum() * self.lexicon.weight
+                lexicon_columns = offsets[-1] + self.lexicon.columns(text)
+                columns.append(lexicon_columns)
+                values.append(np.full(lexicon_columns.size, self.lexicon.weight, dtype=np.float32))
+                lengths[i] += lexicon_columns.size
+        width = self._weights().shape[0]
+        rows = sparse.csr_matrix((np.concatenate(values or [np.zeros(0, np.float32)]).astype(np.float64),
+                                  np.concatenate(columns or [np.zeros(0, np.int64)]),
+                                  np.concatenate([[0], np.cumsum(lengths)])), shape=(len(texts), width))
+        product = np.asarray(rows @ self._weights())
+        scores = product[:, :len(self.classes)] + self.intercept
+        head_scores = None if self.escalation_coef is None else product[:, -1] + self.escalation_intercept
         return scores, head_scores
+
+    def _weights(self) -> np.ndarray:
+        """(features, classes [+ head]) weights, transposed once per process for the batch product."""
+        weights = self.__dict__.get("_weights_t")
+        if weights is None:
+            stacked = self.coef if self.escalation_coef is None else np.vstack([self.coef, self.escalation_coef])
+            weights = np.ascontiguousarray(stacked.T, dtype=np.float64)
+            self.__dict__["_weights_t"] = weights
+        return weights
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """Linear scores, one row per text (what scikit-learn's pipeline.decision_function gives)."""

@@ -3,6 +3,8 @@
 import unicodedata
 from dataclasses import dataclass
 
+import numpy as np
+
 # Danish letters have no decomposition (ø) or decompose to a ring (å); fold them the way people type
 # them without a Danish keyboard, before diacritics are stripped.
 _SPECIAL = {
@@ -34,11 +36,27 @@ def fold_char(char: str) -> str:
     return folded
 
 
+class _FoldTable(dict):
+    """Code point -> folded text, filled on first sight, so str.translate folds a whole text in C."""
+
+    def __missing__(self, code: int) -> str:
+        folded = fold_char(chr(code))
+        if len(folded) != 1:
+            _UNEVEN.add(chr(code))  # kept even past the cap: an uneven text must never lose its offsets
+        if len(self) < 65536:
+            self[code] = folded
+        return folded
+
+
+_TABLE = _FoldTable()
+_UNEVEN: set[str] = set()  # characters seen so far whose folded form is not one character
+
+
 def fold(text: str) -> str:
     """The folded text, for classifier input and lexicon terms (no offsets kept)."""
     if text.isascii():
         return text.lower().replace("`", "'")
-    return "".join([fold_char(c) for c in text])
+    return text.translate(_TABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +65,29 @@ class Folded:
 
     original: str
     text: str
-    offsets: tuple[int, ...] | None = None
+    uneven: bool = False  # some character folded to more or fewer than one (æ → ae)
+    _offsets: tuple[int, ...] | None = None
+
+    @property
+    def offsets(self) -> tuple[int, ...] | None:
+        """The original index of every folded character (None when lengths are equal); built on first use,
+        because only the few texts with evidence need it."""
+        if not self.uneven:
+            return None
+        if self._offsets is None:
+            lengths = np.fromiter(map(len, map(fold, self.original)), dtype=np.int64, count=len(self.original))
+            object.__setattr__(self, "_offsets", tuple(np.repeat(np.arange(len(self.original)), lengths).tolist()))
+        return self._offsets
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original [start, end) of a folded span."""
-        if self.offsets is None:
+        offsets = self.offsets
+        if offsets is None:
             return start, end
-        if start >= len(self.offsets):
+        if start >= len(offsets):
             return len(self.original), len(self.original)
-        first = self.offsets[start]
-        last = self.offsets[end - 1] + 1 if end > start else first
+        first = offsets[start]
+        last = offsets[end - 1] + 1 if end > start else first
         return first, last
 
     def original_text(self, start: int, end: int) -> str:
@@ -69,16 +100,8 @@ def fold_with_offsets(text: str) -> Folded:
     """Fold text and keep the way back to the original characters, for evidence spans."""
     if text.isascii():
         return Folded(text, text.lower().replace("`", "'"))
-    out: list[str] = []
-    offsets: list[int] = []
-    same_length = True
-    for index, char in enumerate(text):
-        folded = fold_char(char)
-        if len(folded) != 1:
-            same_length = False
-        out.append(folded)
-        offsets.extend([index] * len(folded))
-    return Folded(text, "".join(out), None if same_length else tuple(offsets))
+    folded = text.translate(_TABLE)  # fills the table for every character of the text first
+    return Folded(text, folded, uneven=len(folded) != len(text) or not _UNEVEN.isdisjoint(text))
 
 
 def _word_variants(word: str) -> set[str]:

@@ -1,22 +1,21 @@
-"""Rule evaluation: each condition name of the schema compiles to a function over one message's facts."""
+"""Rule evaluation: each leaf condition of the schema compiles to a function over one message's facts (all, any,
+none and ref combine them in compound.py)."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from core.triage.compound import ConditionCompiler, Evaluator, Hit
 from core.triage.inputs import PmsFacts
 from core.triage.lexicon import LexiconSet, Match, Scan
 from core.triage.normalise import fold
 from core.triage.suspicious import DETECTORS
 from data_contracts.models import Intent, Reason
 from policy_rules.rule_schema import (
-    AllCondition, AnyCondition, DetectorCondition, IntentCondition, LexiconCondition, MessageCondition,
-    NearCondition, PatternCondition, PmsCondition, QuestionCondition, Rule,
+    DetectorCondition, IntentCondition, LexiconCondition, MessageCondition, NamedCondition, NearCondition,
+    PatternCondition, PmsCondition, QuestionCondition, Rule,
 )
 
-# (field, matched text, start, end) in the original text of that field; pms/model hits have no span.
-Hit = tuple[str, str, int | None, int | None]
-Evaluator = Callable[["RuleContext"], list[Hit] | None]
 _DRUG_WORD = re.compile(r"[a-z][a-z\-]{2,}")
 
 
@@ -232,59 +231,44 @@ def _message(cond: MessageCondition, lexicons: LexiconSet) -> Evaluator:
     return evaluate
 
 
-def _all(cond: AllCondition, lexicons: LexiconSet) -> Evaluator:
-    parts = [compile_condition(c, lexicons) for c in cond.all]
-
-    def evaluate(ctx: RuleContext) -> list[Hit] | None:
-        hits: list[Hit] = []
-        for part in parts:
-            found = part(ctx)
-            if found is None:
-                return None
-            hits += found
-        return hits
-    return evaluate
-
-
-def _any(cond: AnyCondition, lexicons: LexiconSet) -> Evaluator:
-    parts = [compile_condition(c, lexicons) for c in cond.any]
-
-    def evaluate(ctx: RuleContext) -> list[Hit] | None:
-        hits: list[Hit] = []
-        fired = False
-        for part in parts:
-            found = part(ctx)
-            if found is not None:
-                fired = True
-                hits += found
-        return hits if fired else None
-    return evaluate
-
-
-# The condition vocabulary: every condition model of the schema has exactly one compiler here.
+# The leaf vocabulary: every leaf condition model of the schema has exactly one compiler here; all, any, none
+# and ref are compound.py's.
 COMPILERS: dict[type, Callable[..., Evaluator]] = {
     LexiconCondition: _lexicon, NearCondition: _near, QuestionCondition: _question, PatternCondition: _pattern,
     IntentCondition: _intent, PmsCondition: _pms, DetectorCondition: _detector, MessageCondition: _message,
-    AllCondition: _all, AnyCondition: _any,
 }
 
 
-def compile_condition(cond, lexicons: LexiconSet) -> Evaluator:
-    """The evaluator of a validated condition."""
-    return COMPILERS[type(cond)](cond, lexicons)
+def compile_condition(cond, lexicons: LexiconSet, named: Sequence[NamedCondition] = ()) -> Evaluator:
+    """The evaluator of a validated condition (named: the conditions its `ref`s may name)."""
+    return ConditionCompiler(COMPILERS, lexicons, named).compile(cond)
 
 
 @dataclass(frozen=True)
 class CompiledRule:
     rule: Rule
     evaluate: Evaluator
+    unless: Evaluator | None = None  # the rule's gate: when it holds, the rule stays quiet
+
+    def fire(self, ctx: RuleContext) -> list[Hit] | None:
+        """The rule's hits, or None; the gate is only looked at once `when` has fired (most rules never do)."""
+        hits = self.evaluate(ctx)
+        if hits is None or (self.unless is not None and self.unless(ctx) is not None):
+            return None
+        return hits
 
 
 class RuleSet:
     """Enabled rules compiled once; evaluation returns every rule that fired with its hits."""
 
-    def __init__(self, rules: list[Rule], lexicons: LexiconSet) -> None:
-        self.rules = [CompiledRule(r, compile_condition(r.when, lexicons)) for r in rules if r.enabled]
+    def __init__(self, rules: list[Rule], lexicons: LexiconSet, conditions: Sequence[NamedCondition] = ()) -> None:
+        """conditions: the named conditions the rules' `ref`s name (Policy.conditions)."""
+        compiler = ConditionCompiler(COMPILERS, lexicons, conditions)
+        # Every named condition compiles here, once, whether a rule uses it yet or not.
+        self.conditions = {cond.id: compiler.named_evaluator(cond.id) for cond in conditions}
+        self.rules = [CompiledRule(r, compiler.compile(r.when),
+                                   None if r.unless is None else compiler.compile(r.unless))
+                      for r in rules if r.enabled]
         self.by_reason: dict[Reason, list[str]] = {}
         for compiled in self.rules:
             self.by_reason.setdefault(compiled.rule.reason, []).append(compiled.rule.id)
@@ -292,7 +276,7 @@ class RuleSet:
     def evaluate(self, ctx: RuleContext) -> list[RuleHit]:
         fired = []
         for compiled in self.rules:
-            hits = compiled.evaluate(ctx)
+            hits = compiled.fire(ctx)
             if hits is not None:
                 fired.append(RuleHit(compiled.rule, tuple(hits)))
         return fired

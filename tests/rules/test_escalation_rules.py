@@ -13,7 +13,7 @@ from core.triage.context import message_context
 from core.triage.rules import ModelView, RuleSet
 from data_contracts.models import ParsedMessage, Patient
 from policy_rules.loader import EXAMPLES_SUFFIX, RULES_DIR, load_examples, load_policy, rule_files
-from policy_rules.rule_schema import RuleExample
+from policy_rules.example_schema import RuleExample
 
 RULE_FILES = rule_files(RULES_DIR)
 SENDER = "patient@example.com"
@@ -23,7 +23,7 @@ SENDER = "patient@example.com"
 def _compiled() -> tuple[LexiconSet, RuleSet]:
     policy = load_policy(required_lexicons=REQUIRED_LEXICONS)
     lexicons = LexiconSet(list(policy.lexicons))
-    return lexicons, RuleSet(list(policy.rules), lexicons)
+    return lexicons, RuleSet(list(policy.rules), lexicons, policy.conditions)
 
 
 def example_facts(example: RuleExample) -> PmsFacts | None:

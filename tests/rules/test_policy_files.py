@@ -12,6 +12,7 @@ from core.triage.lexicon import LexiconSet
 from core.triage.rules import RuleSet
 from policy_rules.lexicon_schema import Lexicon
 from policy_rules.loader import (
+    CONDITIONS_DIR,
     EXAMPLES_SUFFIX,
     LEXICON_DIR,
     RULES_DIR,
@@ -37,6 +38,17 @@ metadata:
   why: Only exists inside this test.
   source: [tests]
   added: 2025-11-25
+"""
+NAMED = """\
+id: {name}
+title: A named test condition
+description: Exists only inside this test.
+when:
+  {condition}
+metadata:
+  why: Only exists inside this test.
+  source: [tests]
+  added: 2026-11-26
 """
 
 
@@ -66,7 +78,19 @@ def _copy_policy(tmp_path):
     lexicons = tmp_path / "lexicons"
     shutil.copytree(RULES_DIR, rules)
     shutil.copytree(LEXICON_DIR, lexicons)
+    shutil.copytree(CONDITIONS_DIR, tmp_path / "conditions")
     return rules, lexicons
+
+
+def _load_with_named(tmp_path, **conditions: str):
+    """Load the policy plus named conditions (id → its `when`); the load error."""
+    rules, lexicons = _copy_policy(tmp_path)
+    for name, condition in conditions.items():
+        (tmp_path / "conditions" / f"{name}.yaml").write_text(NAMED.format(name=name, condition=condition),
+                                                             encoding="utf-8")
+    with pytest.raises(RuleFileError) as caught:
+        load_policy(rules, lexicons, conditions_dir=tmp_path / "conditions")
+    return caught.value
 
 
 def _load_with_condition(tmp_path, condition: str):
@@ -140,7 +164,8 @@ def test_rules_reload_without_code_changes(tmp_path):
     policy = load_policy(rules, lexicons)
     lexicon_set = LexiconSet(list(policy.lexicons))
     ctx = message_context(lexicon_set, TriageInput(id="1", sender=None, subject="", body="Hello zyxwv"))
-    assert "local-word" in {hit.rule.id for hit in RuleSet(list(policy.rules), lexicon_set).evaluate(ctx)}
+    rule_set = RuleSet(list(policy.rules), lexicon_set, policy.conditions)
+    assert "local-word" in {hit.rule.id for hit in rule_set.evaluate(ctx)}
     assert isinstance(policy.lexicons[0], Lexicon)
 
 
@@ -149,3 +174,38 @@ def test_unknown_identity_status_fails_loudly(tmp_path):
     message = str(error)
     assert error.path == str(path) and error.line == 7
     assert "when.pms.identity" in message and "'name_mismatch'" in message, "names the field and the allowed statuses"
+
+
+def test_a_ref_resolves_to_its_named_condition(tmp_path):
+    rules, lexicons = _copy_policy(tmp_path)
+    (tmp_path / "conditions" / "sting-words.yaml").write_text(
+        NAMED.format(name="sting-words", condition="pattern: 'zyx(wv|qq)'"), encoding="utf-8")
+    (rules / "zz-test.yaml").write_text(GOOD_RULE.format(rule_id="zz-test", lexicon="symptoms").replace(
+        "  lexicon: symptoms", "  ref: sting-words"), encoding="utf-8")
+    policy = load_policy(rules, lexicons, conditions_dir=tmp_path / "conditions")
+    assert {"sting-words", "broadcast-mail"} <= {cond.id for cond in policy.conditions}
+    lexicon_set = LexiconSet(list(policy.lexicons))
+    rule_set = RuleSet(list(policy.rules), lexicon_set, policy.conditions)
+    for body, fires in (("Hello zyxqq", True), ("Hello zyxab", False)):
+        ctx = message_context(lexicon_set, TriageInput(id="1", sender=None, subject="", body=body))
+        assert ("zz-test" in {hit.rule.id for hit in rule_set.evaluate(ctx)}) is fires
+
+
+def test_an_unknown_ref_fails_with_its_location(tmp_path):
+    path, error = _load_with_condition(tmp_path, "any:\n    - lexicon: symptoms\n    - ref: broadcast-mial")
+    assert error.path == str(path) and error.line == 9 and "broadcast-mial" in error.message
+    assert "broadcast-mail" in error.message, "names the known conditions"
+
+
+def test_an_unknown_lexicon_in_a_named_condition_fails_with_its_location(tmp_path):
+    error = _load_with_named(tmp_path, **{"bad-words": "lexicon: symptomz"})
+    assert error.path.endswith("bad-words.yaml") and error.line == 5 and "symptomz" in error.message
+
+
+def test_a_ref_cycle_fails_with_its_location(tmp_path):
+    error = _load_with_named(tmp_path, **{"cycle-a": "ref: cycle-b",
+                                          "cycle-b": "all:\n    - lexicon: symptoms\n    - ref: cycle-a"})
+    assert error.path.endswith(".yaml") and error.line is not None and "cycle" in error.message
+    assert "cycle-a -> cycle-b -> cycle-a" in error.message or "cycle-b -> cycle-a -> cycle-b" in error.message
+    self_ref = _load_with_named(tmp_path / "self", **{"loop": "ref: loop"})
+    assert self_ref.path.endswith("loop.yaml") and self_ref.line == 5 and "loop -> loop" in self_ref.message

@@ -26,6 +26,21 @@ def test_fold_handles_case_danish_letters_and_accents():
     assert folded.original_text(start, start + len("stesolid")) == "Stesolid"
 
 
+@pytest.mark.parametrize("text", ["Svimmelhed på grund af Stesolid", "ÆØÅ æøå", "Straße İstanbul ½ ﬁne",
+                                  "soft\u00adhyphen and zero\u200bwidth", "plain ascii `quote`", "løb Ångström café"])
+def test_every_folded_character_points_back_at_the_character_it_came_from(text):
+    folded = fold_with_offsets(text)
+    expected = [i for i, char in enumerate(text) for _ in fold(char)]
+    assert folded.text == "".join(fold(c) for c in text) == fold(text)
+    if all(len(fold(c)) == 1 for c in text):
+        assert folded.offsets is None, "equal lengths need no map back"
+    else:
+        assert list(folded.offsets) == expected
+    for start in range(len(folded.text)):
+        first, last = folded.span(start, start + 1)
+        assert fold(text[first:last]).find(folded.text[start]) >= 0
+
+
 def test_danish_spellings_without_aeoeaa():
     assert danish_variants(fold("følelsesløs")) >= {"foelelsesloes", "folelseslos"}
     assert danish_variants(fold("øm")) == {"oem"}, "short words keep their spelling: 'om' is another word"

@@ -1,0 +1,72 @@
+"""The broadcast-mail gate (policy_rules/conditions/broadcast-mail.yaml, a rule's `unless:`) over the real
+lexicons: newsletters, digests and campaigns are gated; a sender's own report, a reply or a forward never is."""
+
+import shutil
+from functools import lru_cache
+
+import pytest
+
+from core.triage.context import message_context
+from core.triage.engine import REQUIRED_LEXICONS
+from core.triage.inputs import TriageInput
+from core.triage.lexicon import LexiconSet
+from core.triage.rules import compile_condition
+from policy_rules.loader import LEXICON_DIR, RULES_DIR, load_policy
+from policy_rules.rule_schema import RefCondition
+from policy_rules.yaml_errors import RuleFileError
+
+# The gate clinical-vocabulary rules share as `unless: {ref: broadcast-mail}`; tested here on its own.
+GATE = "broadcast-mail"
+BROADCAST = [
+    ("NORDIC PHARMACY REVIEW - weekly digest", "Statins and muscle pain: what the new meta-analysis says about "
+     "myalgia.\nUnsubscribe | Manage preferences"),
+    ("Your customers are asking for magnesium", "Dear pharmacy partner,\nSleepless nights, muscle cramps? Our "
+     "magnesium 400 mg is in stock.\nYou are receiving this because you are a registered retailer. Unsubscribe."),
+    ("NYHEDSBREV – din antibiotikakur", "Milde bivirkninger som kvalme og diarré er almindelige. Får du udslæt, "
+     "så kontakt lægen.\nAfmeld nyhedsbrev"),
+    ("Forudbestil influenzavaccinen", "Kære samarbejdspartner\nForudbestillingsrabat. Hyppige bivirkninger: "
+     "feber og hovedpine.\nDu modtager denne mail, fordi dit apotek er kunde hos os."),
+]
+OWN_WORDS = [
+    ("Fwd: NORDIC PHARMACY REVIEW - weekly digest", "I take statins and have had muscle pain for a week, is this "
+     "me?\n---------- Forwarded message ----------\nStatins and muscle pain. Unsubscribe | Manage preferences"),
+    ("Your newsletter", "Your newsletter mentioned statins. My husband has had leg pain since he started "
+     "atorvastatin. Unsubscribe me please."),
+    ("Nyhedsbrev", "I jeres nyhedsbrev skrev I om svimmelhed. Min mor er blevet svimmel af amlodipin. Afmeld mig."),
+    ("SV: Nyhedsbrev", "Hovedpine i tre dage efter vaccinen, er det normalt? Afmeld nyhedsbrev"),
+]
+
+
+@lru_cache(maxsize=1)
+def gate():
+    policy = load_policy(required_lexicons=REQUIRED_LEXICONS)
+    lexicons = LexiconSet(list(policy.lexicons))
+    return lexicons, compile_condition(RefCondition(ref=GATE), lexicons, policy.conditions)
+
+
+def holds(subject: str, body: str) -> bool:
+    lexicons, evaluate = gate()
+    return evaluate(message_context(lexicons, TriageInput(id="1", sender=None, subject=subject, body=body))) is not None
+
+
+@pytest.mark.parametrize(("subject", "body"), BROADCAST)
+def test_broadcast_mail_is_gated(subject, body):
+    assert holds(subject, body)
+
+
+@pytest.mark.parametrize(("subject", "body"), OWN_WORDS)
+def test_the_senders_own_words_reply_or_forward_are_never_gated(subject, body):
+    assert not holds(subject, body)
+
+
+def test_an_unknown_lexicon_in_a_gate_fails_with_its_line(tmp_path):
+    rules = tmp_path / "escalation"
+    shutil.copytree(RULES_DIR, rules)
+    path = rules / "zz-test.yaml"
+    path.write_text("id: zz-test\ntitle: A test rule\ndescription: Fires on symptoms, for this test.\n"
+                    "reason: new_symptoms\nwhen:\n  lexicon: symptoms\nunless:\n  lexicon: bulk_mailz\n"
+                    "metadata:\n  why: Only exists inside this test.\n  source: [tests]\n  added: 2025-11-26\n",
+                    encoding="utf-8")
+    with pytest.raises(RuleFileError) as caught:
+        load_policy(rules, LEXICON_DIR)
+    assert caught.value.line == 8 and "bulk_mailz" in str(caught.value)
