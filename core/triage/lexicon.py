@@ -3,8 +3,10 @@
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from core.triage.normalise import Folded, danish_variants, fold, fold_with_offsets
+from core.triage.typos import deletes, within_one_edit  # noqa: F401 (within_one_edit is part of this API)
 from policy_rules.lexicon_schema import Lexicon
 
 # Inflection endings per language; a term matches a word that is the term plus one of these.
@@ -31,8 +33,8 @@ def term_spellings(term: str) -> list[tuple[str, ...]]:
     return [words for spelling in spellings if (words := tuple(w for w in re.split(r"[\s\-/]+", spelling) if w))]
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """One word (a tuple, like Match: a message makes hundreds; a frozen dataclass is 3x slower to build)."""
     text: str
     start: int
     end: int
@@ -51,8 +53,7 @@ class Entry:
     role: str = "term"  # term | exclude | cue:before | cue:after | cue:resolved | cue:pseudo
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     lexicon: str
     group: str
     term: str
@@ -75,27 +76,11 @@ class Scan:
     questions: frozenset[int] = frozenset()  # sentences that end in '?' or open with a question word
 
 
-def within_one_edit(a: str, b: str) -> bool:
-    """Damerau-Levenshtein distance ≤ 1 (substitution, insertion, deletion or adjacent swap)."""
-    la, lb = len(a), len(b)
-    if abs(la - lb) > 1:
-        return False
-    if la == lb:
-        diff = [i for i in range(la) if a[i] != b[i]]
-        if len(diff) <= 1:
-            return True
-        i, j = diff[0], diff[-1]
-        return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
-    if la > lb:
-        a, b = b, a
-    i = 0
-    while i < len(a) and a[i] == b[i]:
-        i += 1
-    return a[i:] == b[i + 1:]
+_ANY_WORD = frozenset({"*"})
 
 
-def _deletes(word: str) -> set[str]:
-    return {word[:i] + word[i + 1:] for i in range(len(word))}
+def _place(hit: tuple) -> int:
+    return hit[0]
 
 
 class LexiconSet:
@@ -112,11 +97,13 @@ class LexiconSet:
         self._no_fuzzy: set[str] = set()
         self._terminators: set[str] = set()
         self._cache: dict[str, tuple[tuple[str, bool], ...]] = {}
+        self._lookups: dict[str, tuple] = {}
+        self._negatable = frozenset(name for name, lex in self.lexicons.items() if lex.negatable)
         for lex in lexicons:
             self._add_lexicon(lex)
         self._fuzzy_index: dict[str, list[str]] = defaultdict(list)
         for word in self._fuzzy_words:
-            for key in _deletes(word) | {word}:
+            for key in deletes(word) | {word}:
                 self._fuzzy_index[key].append(word)
         heads = sorted(self._compounds, key=len, reverse=True)
         # A compound head needs a real word in front ('april' is no '-pril' medicine).
@@ -181,7 +168,7 @@ class LexiconSet:
             for stem, ending in stems:
                 if len(stem) < FUZZY_MIN_TOKEN:
                     break
-                for key in _deletes(stem) | {stem}:
+                for key in deletes(stem) | {stem}:
                     for word in self._fuzzy_index.get(key, ()):
                         if word[0] == stem[0] and within_one_edit(stem, word) and (
                                 not ending or ending in suffixes[word]):
@@ -198,18 +185,38 @@ class LexiconSet:
         clause = sentence = 0
         terminators = self._terminators
         for m in _TOKEN.finditer(text):
-            word = m.group(1)
+            word, mark = m.groups()
             if word is None:
-                if m.group(2) == "?":
+                if mark == "?":
                     asked.add(sentence)
                 clause += 1
-                if m.group(2) != ",":  # a comma ends a clause (negation scope), not a sentence
+                if mark != ",":  # a comma ends a clause (negation scope), not a sentence
                     sentence += 1
                 continue
             if word in terminators:
                 clause += 1
-            tokens.append(Token(word, m.start(), m.end(), clause, sentence))
+            start, end = m.span()
+            tokens.append(Token(word, start, end, clause, sentence))
         return tuple(tokens), asked
+
+    def _lookup(self, token: str) -> tuple[frozenset[str], tuple, dict[str, list]]:
+        """What a token can start (cached per token): the index words it can stand for, its one-word terms, and
+        its phrases by their second word ('i' begins hundreds of phrases; only those whose second word follows
+        are looked at). Each entry keeps its place in index order, so matches come out in the same order."""
+        cached = self._lookups.get(token)
+        if cached is not None:
+            return cached
+        forms = self.analyse(token)
+        candidates = [(entry, fuzzy) for word, fuzzy in forms for entry in self._by_first.get(word, ())]
+        singles = tuple((k, entry, fuzzy) for k, (entry, fuzzy) in enumerate(candidates) if len(entry.words) == 1)
+        phrases: dict[str, list] = defaultdict(list)
+        for k, (entry, fuzzy) in enumerate(candidates):
+            if len(entry.words) > 1:
+                phrases[entry.words[1]].append((k, entry, fuzzy))
+        found = (frozenset(w for w, _ in forms), singles, dict(phrases))
+        if len(self._lookups) < 200_000:
+            self._lookups[token] = found
+        return found
 
     def scan(self, text: str) -> Scan:
         """Match every lexicon against one text."""
@@ -217,19 +224,21 @@ class LexiconSet:
         tokens, asked = self.tokenise(folded.text)
         if not tokens:
             return Scan(folded, tokens, {})
-        forms = [self.analyse(t.text) for t in tokens]
-        words_at = [{w for w, _ in f} for f in forms] + [set()]
+        looks = [self._lookup(t.text) for t in tokens]
+        words_at = [look[0] for look in looks]
+        words_at.append(frozenset())
         raw: list[tuple[Entry, int, int, bool]] = []
-        for i, token_forms in enumerate(forms):
-            following = words_at[i + 1]
-            for word, fuzzy in token_forms:
-                for entry in self._by_first.get(word, ()):
-                    words = entry.words
-                    if len(words) == 1:
-                        raw.append((entry, i, i, fuzzy))
-                    elif (words[1] == "*" or words[1] in following) and (
-                            last := self._phrase_end(entry, i, tokens, forms)) is not None:
-                        raw.append((entry, i, last, fuzzy))
+        for i, (_, singles, phrases) in enumerate(looks):
+            if not phrases:
+                raw.extend((entry, i, i, fuzzy) for _, entry, fuzzy in singles)
+                continue
+            hits = [(k, entry, i, fuzzy) for k, entry, fuzzy in singles]
+            for second in words_at[i + 1] | _ANY_WORD:
+                for k, entry, fuzzy in phrases.get(second, ()):
+                    if (last := self._phrase_end(entry, i, tokens, words_at)) is not None:
+                        hits.append((k, entry, last, fuzzy))
+            hits.sort(key=_place)
+            raw.extend((entry, i, last, fuzzy) for _, entry, last, fuzzy in hits)
         matches = self._resolve(raw, tokens)
         if self.starters is not None:
             asked |= {tokens[m.first].sentence for m in matches.get(self.starters, ())
@@ -237,13 +246,14 @@ class LexiconSet:
                       or tokens[m.first - 1].sentence != tokens[m.first].sentence}
         return Scan(folded, tokens, matches, frozenset(asked))
 
-    def _phrase_end(self, entry: Entry, i: int, tokens: tuple[Token, ...], forms: list) -> int | None:
+    @staticmethod
+    def _phrase_end(entry: Entry, i: int, tokens: tuple[Token, ...], words_at: list[frozenset[str]]) -> int | None:
         words = entry.words
         last = i + len(words) - 1
         if last >= len(tokens) or tokens[last].sentence != tokens[i].sentence:
             return None
         for k in range(1, len(words)):
-            if words[k] != "*" and not any(w == words[k] for w, _ in forms[i + k]):
+            if words[k] != "*" and words[k] not in words_at[i + k]:
                 return None
         return last
 
@@ -263,22 +273,27 @@ class LexiconSet:
             else:
                 cues.append((entry.role, first, last))
         # A cue inside a pseudo-negation ('not sure') or a negatable term ('not feeling well') is no cue.
-        covered = pseudo + [(f, l) for e, f, l, _ in terms if self.lexicons[e.lexicon].negatable]
-        cues = [c for c in cues if not any(f <= c[1] and c[2] <= l for f, l in covered)]
+        negatable = self._negatable
+        by_clause: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
+        if cues:
+            covered = pseudo + [(f, l) for e, f, l, _ in terms if e.lexicon in negatable]
+            for cue in cues:
+                if not any(f <= cue[1] and cue[2] <= l for f, l in covered):
+                    by_clause[tokens[cue[1]].clause].append(cue)
         before = self.negation.window_before if self.negation else 0
         after = self.negation.window_after if self.negation else 0
         resolved = self.negation.window_resolved if self.negation else 0
         result: dict[str, list[Match]] = defaultdict(list)
         for entry, first, last, fuzzy in terms:
-            if any(f <= last and first <= l for f, l in excluded.get(entry.lexicon, ())):
+            if excluded and any(f <= last and first <= l for f, l in excluded.get(entry.lexicon, ())):
                 continue
             clause = tokens[first].clause
-            negated = self.lexicons[entry.lexicon].negatable and any(
-                tokens[cf].clause == clause and (
-                    (role == "cue:before" and cl < first and first - cl <= before)
-                    or (role == "cue:after" and cf > last and cf - last <= after)
-                    or (role == "cue:resolved" and cf > last and cf - last <= resolved))
-                for role, cf, cl in cues)
+            # Only cues of the term's own clause can negate it.
+            negated = entry.lexicon in negatable and any(
+                (role == "cue:before" and cl < first and first - cl <= before)
+                or (role == "cue:after" and cf > last and cf - last <= after)
+                or (role == "cue:resolved" and cf > last and cf - last <= resolved)
+                for role, cf, cl in by_clause.get(clause, ()))
             result[entry.lexicon].append(Match(
                 entry.lexicon, entry.group, entry.term, tokens[first].start, tokens[last].end,
                 first, last, clause, negated, fuzzy))

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from core.triage.compound import ConditionCompiler, Evaluator, Hit
 from core.triage.inputs import PmsFacts
 from core.triage.lexicon import LexiconSet, Match, Scan
+from core.triage.literals import required_literals
+from core.triage.prefilter import Need, NeedAnalyser, lexicons_present, may_hold
 from core.triage.normalise import fold
 from core.triage.suspicious import DETECTORS
 from data_contracts.models import Intent, Reason
@@ -129,14 +131,19 @@ def _question(cond: QuestionCondition, lexicons: LexiconSet) -> Evaluator:
 def _pattern(cond: PatternCondition, lexicons: LexiconSet) -> Evaluator:
     spec = cond.pattern
     regex = re.compile(spec.regex)
+    literals = required_literals(spec.regex)
 
     def evaluate(ctx: RuleContext) -> list[Hit] | None:
         hits = []
         for name in spec.fields:
             scan = ctx.scans.get(name)
-            if scan is not None:
-                hits += [_span_hit(scan, name, m.start(), m.end()) for m in regex.finditer(scan.folded.text)
-                         if m.end() > m.start()]
+            if scan is None:
+                continue
+            text = scan.folded.text
+            # No literal the regex needs is in the text: it cannot match, so it need not run.
+            if literals is not None and not any(map(text.__contains__, literals)):
+                continue
+            hits += [_span_hit(scan, name, m.start(), m.end()) for m in regex.finditer(text) if m.end() > m.start()]
         return hits or None
     return evaluate
 
@@ -249,6 +256,7 @@ class CompiledRule:
     rule: Rule
     evaluate: Evaluator
     unless: Evaluator | None = None  # the rule's gate: when it holds, the rule stays quiet
+    need: Need = ()  # lexicons `when` cannot hold without (prefilter.py)
 
     def fire(self, ctx: RuleContext) -> list[Hit] | None:
         """The rule's hits, or None; the gate is only looked at once `when` has fired (most rules never do)."""
@@ -266,8 +274,9 @@ class RuleSet:
         compiler = ConditionCompiler(COMPILERS, lexicons, conditions)
         # Every named condition compiles here, once, whether a rule uses it yet or not.
         self.conditions = {cond.id: compiler.named_evaluator(cond.id) for cond in conditions}
+        needs = NeedAnalyser({cond.id: cond for cond in conditions})
         self.rules = [CompiledRule(r, compiler.compile(r.when),
-                                   None if r.unless is None else compiler.compile(r.unless))
+                                   None if r.unless is None else compiler.compile(r.unless), needs.need(r.when))
                       for r in rules if r.enabled]
         self.by_reason: dict[Reason, list[str]] = {}
         for compiled in self.rules:
@@ -275,7 +284,10 @@ class RuleSet:
 
     def evaluate(self, ctx: RuleContext) -> list[RuleHit]:
         fired = []
+        present = lexicons_present(ctx.scans)
         for compiled in self.rules:
+            if compiled.need and not may_hold(compiled.need, present):
+                continue  # it could not fire: skipping it changes nothing
             hits = compiled.fire(ctx)
             if hits is not None:
                 fired.append(RuleHit(compiled.rule, tuple(hits)))

@@ -1,5 +1,6 @@
 """`rxinbox triage` (JSON lines in, triage results out) and `rxinbox train` (rebuild the intent model)."""
 
+import gc
 import json
 import multiprocessing
 import os
@@ -99,6 +100,9 @@ def run(triager: Triager, source: IO[str], sink: IO[str], workers: int = 1) -> t
             written += count
         return written, errors
     _WORKER_TRIAGER = triager
+    # The loaded model, rules and caches live as long as the process: frozen, the workers' collector never walks
+    # them again (and copy-on-write keeps their pages shared).
+    gc.freeze()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         for count, text in pool.imap(_render_in_worker, chain(head, batches)):
             sink.write(text)
