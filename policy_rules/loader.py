@@ -16,15 +16,13 @@ from policy_rules.example_schema import RuleExamples
 from policy_rules.lexicon_schema import Lexicon, TermGroup
 from policy_rules.rule_schema import (
     CONDITION_NAMES,
-    AllCondition,
-    AnyCondition,
     LexiconCondition,
     NamedCondition,
     NearCondition,
-    NoneCondition,
     QuestionCondition,
     RefCondition,
     Rule,
+    compound_parts,
 )
 from policy_rules.yaml_errors import RuleFileError, _field_name, _node_at, load_yaml_text
 
@@ -93,9 +91,9 @@ def _load(path: Path, model: type[M]) -> tuple[M, str]:
 def _walk(cond, loc: tuple):
     """Every condition of a tree with its location in the file, the tree's root first."""
     yield cond, loc
-    if isinstance(cond, (AllCondition, AnyCondition, NoneCondition)):
-        key = "all" if isinstance(cond, AllCondition) else "any" if isinstance(cond, AnyCondition) else "none"
-        for i, part in enumerate(getattr(cond, key)):
+    if (compound := compound_parts(cond)) is not None:
+        key, parts = compound
+        for i, part in enumerate(parts):
             yield from _walk(part, loc + (key, i))
 
 
@@ -193,10 +191,6 @@ def load_conditions(directory: Path, lexicon_ids: set[str]) -> list[NamedConditi
         if name not in done:
             visit(name, [])
     return [cond for cond, _, _ in loaded.values()]
-
-
-def rule_files(directory: Path = RULES_DIR) -> list[Path]:
-    return sorted(p for p in directory.glob("*.yaml") if not p.name.endswith(EXAMPLES_SUFFIX))
 
 
 def load_rules(directory: Path, lexicon_ids: set[str], condition_ids: set[str] | None = None) -> list[Rule]:

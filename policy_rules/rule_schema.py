@@ -179,6 +179,14 @@ class RefCondition(_Strict):
     ref: str = Field(pattern=RULE_ID, max_length=60)
 
 
+def compound_parts(cond: Any) -> tuple[str, list] | None:
+    """The key and sub-conditions of an all / any / none condition; None for any other condition."""
+    for key, model in (("all", AllCondition), ("any", AnyCondition), ("none", NoneCondition)):
+        if isinstance(cond, model):
+            return key, getattr(cond, key)
+    return None
+
+
 CONDITION_NAMES = ("lexicon", "near", "question", "pattern", "intent", "pms", "detector", "message", "all", "any",
                    "none", "ref")
 

@@ -10,17 +10,13 @@ from typing import Any
 from core.triage.lexicon import LexiconSet
 from policy_rules.rule_schema import (
     AllCondition, AnyCondition, DetectorCondition, NamedCondition, NoneCondition, PatternCondition, RefCondition,
+    compound_parts,
 )
 
 # (field, matched text, start, end) in the original text of that field; pms/model hits have no span.
 Hit = tuple[str, str, int | None, int | None]
 Evaluator = Callable[[Any], list[Hit] | None]  # over one message's rules.RuleContext
 LeafCompiler = Callable[[Any, LexiconSet], Evaluator]
-Compound = AllCondition | AnyCondition | NoneCondition
-
-
-def _parts(cond: Compound) -> list:
-    return cond.all if isinstance(cond, AllCondition) else cond.any if isinstance(cond, AnyCondition) else cond.none
 
 
 class ConditionCompiler:
@@ -67,8 +63,8 @@ class ConditionCompiler:
 
     def cost(self, cond) -> int:
         """Rough evaluation cost: lookups in the scan first, a regex over the whole text last."""
-        if isinstance(cond, (AllCondition, AnyCondition, NoneCondition)):
-            return max(self.cost(c) for c in _parts(cond))
+        if (compound := compound_parts(cond)) is not None:
+            return max(self.cost(c) for c in compound[1])
         if isinstance(cond, RefCondition) and cond.ref in self.named:
             return self.cost(self.named[cond.ref].when)
         return 2 if isinstance(cond, (PatternCondition, DetectorCondition)) else 1

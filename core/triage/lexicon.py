@@ -96,7 +96,6 @@ class LexiconSet:
         self._by_first: dict[str, list[Entry]] = defaultdict(list)
         self._no_fuzzy: set[str] = set()
         self._terminators: set[str] = set()
-        self._cache: dict[str, tuple[tuple[str, bool], ...]] = {}
         self._lookups: dict[str, tuple] = {}
         self._negatable = frozenset(name for name, lex in self.lexicons.items() if lex.negatable)
         for lex in lexicons:
@@ -142,10 +141,7 @@ class LexiconSet:
             self._by_first[first].append(Entry(lexicon, group, term, words, role))
 
     def analyse(self, token: str) -> tuple[tuple[str, bool], ...]:
-        """The index words a token can stand for, each with whether a typo was forgiven (cached)."""
-        cached = self._cache.get(token)
-        if cached is not None:
-            return cached
+        """The index words a token can stand for, each with whether a typo was forgiven (_lookup caches it)."""
         found: dict[str, bool] = {}
         suffixes = self._suffixes
         if token in suffixes:
@@ -173,10 +169,7 @@ class LexiconSet:
                         if word[0] == stem[0] and within_one_edit(stem, word) and (
                                 not ending or ending in suffixes[word]):
                             found[word] = True
-        result = tuple(found.items())
-        if len(self._cache) < 200_000:
-            self._cache[token] = result
-        return result
+        return tuple(found.items())
 
     def tokenise(self, text: str) -> tuple[tuple[Token, ...], set[int]]:
         """Words with folded offsets, clause and sentence numbers; and the sentences ending in '?'."""

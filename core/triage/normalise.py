@@ -13,15 +13,12 @@ _SPECIAL = {
     "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u00ad": "",
     "\u200b": "", "\u200c": "", "\u200d": "", "\ufeff": "",
 }
-_CHAR_CACHE: dict[str, str] = {}
 DROPPED_LETTER_MIN = 6
 
 
 def fold_char(char: str) -> str:
-    """One character folded: lower case, Danish letters spelled out, diacritics removed."""
-    folded = _CHAR_CACHE.get(char)
-    if folded is not None:
-        return folded
+    """One character folded: lower case, Danish letters spelled out, diacritics removed (the fold table below
+    caches it)."""
     lower = char.lower()
     parts = []
     for ch in lower:
@@ -30,10 +27,7 @@ def fold_char(char: str) -> str:
             ch = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
             ch = "".join(_SPECIAL.get(c, c) for c in ch.lower())
         parts.append(ch)
-    folded = "".join(parts)
-    if len(_CHAR_CACHE) < 65536:
-        _CHAR_CACHE[char] = folded
-    return folded
+    return "".join(parts)
 
 
 class _FoldTable(dict):
