@@ -29,7 +29,7 @@ _AUTO_SUBJECTS = (
     (
         "out of office",
         re.compile(
-            r"^(?:auto(?:matic)?\s*(?:reply|response)\s*:\s*)?out of (?:the )?office\b\s*(?:[:(\-]|$|(?:auto)?-?reply)",
+            r"^(?:auto(?:matic)?\s*(?:reply|response)\s*:\s*)?out of (?:the )?office\b\s*(?:[:(\-]|$|(?:auto)?-?reply|re\s*:)",
             re.I,
         ),
     ),
@@ -178,10 +178,24 @@ def auto_generated(fields: dict[str, list[str]], sender: str | None, subject: st
             return f"mailing list ({name} header)"
     if report:
         return report
-    if sender and _BOUNCE_SENDER.match(sender):
-        return f"bounce sender ({sender.split('@')[0]})"
+    if bounce := _bounce_sender(sender):
+        return bounce
     if (first(fields, "return-path") or "").strip() == "<>":
         return "empty Return-Path (bounce or auto-reply)"
+    return _automatic_subject(subject)
+
+
+def machine_reply(sender: str | None, subject: str) -> str | None:
+    """A short reason when the sender or the subject alone shows a bounce or an automatic reply, else None:
+    such mail hands back, below its own few lines, the message it answers."""
+    return _bounce_sender(sender) or _automatic_subject(subject)
+
+
+def _bounce_sender(sender: str | None) -> str | None:
+    return f"bounce sender ({sender.split('@')[0]})" if sender and _BOUNCE_SENDER.match(sender) else None
+
+
+def _automatic_subject(subject: str) -> str | None:
     for label, pattern in _AUTO_SUBJECTS:
         if pattern.match(subject):
             return f'automatic subject ("{label}")'

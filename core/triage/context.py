@@ -2,12 +2,26 @@
 
 import re
 
+from core.mail_headers import machine_reply
 from core.triage.inputs import TriageInput
 from core.triage.lexicon import LexiconSet
 from core.triage.rules import RuleContext
 
 # Longer fields are scanned up to this many characters (pathological mail must not stall a sweep).
 MAX_FIELD_CHARS = 20_000
+# Where a bounce or an automatic reply starts handing back the message it answers: an original-message rule,
+# a bounce's copy line, a '>' quote, an attribution line or a From:/Sent: header pair.
+_RETURNED_ORIGINAL = re.compile(
+    r"^[ \t]*(?:-{2,}[ \t]*(?:original(?:e)?[ \t]+(?:message|meddelelse|besked)|oprindelig[ \t]+(?:meddelelse|besked)"
+    r"|forwarded message|videresendt[ \t]+(?:meddelelse|besked))[ \t]*-*"
+    r"|(?:-+[ \t]*)?(?:below this line is a copy of the message|this is a copy of the message|the original message"
+    r"(?: was| follows)?|original message follows)\b"
+    r"|>"
+    r"|[^\n]{0,200}\b(?:wrote|skrev)[ \t]*:[ \t]*$"
+    r"|(?:from|fra)[ \t]*:[^\n]*\n[ \t]*(?:sent|sendt|date|dato|subject|emne|to|til)[ \t]*:)",
+    re.IGNORECASE | re.MULTILINE)
+# Parser reasons for machine-sent mail that answers nothing: list mail is not handing anything back.
+_NOT_A_REPLY = ("mailing list", "Precedence: bulk", "Precedence: junk", "Precedence: list")
 
 
 def own_quote_pattern(markers: tuple[str, ...]) -> re.Pattern | None:
@@ -21,34 +35,71 @@ def own_quote_pattern(markers: tuple[str, ...]) -> re.Pattern | None:
                       rf"^[ \t>]*(?:from|fra)\s*:[^\n]*(?:{'|'.join(names)})[^\n]*$", re.IGNORECASE | re.MULTILINE)
 
 
+# Any attribution line or 'From:' header, quoted or not: where an earlier message of someone else begins.
+_ATTRIBUTION = re.compile(r"^[ \t>]*(?:[^\n]{0,200}\b(?:wrote|skrev)\s*:?[ \t]*|(?:from|fra)\s*:[^\n]*)$",
+                          re.IGNORECASE)
+
+
 def blank_own_quotes(text: str, pattern: re.Pattern | None) -> str:
     """The pharmacy's own earlier words quoted in a reply are blanked (same length, so offsets hold):
-    our advice ('if you have chest pain, call 112') is not a signal from the patient."""
+    our advice ('if you have chest pain, call 112') is not a signal from the patient. The blanking stops at
+    the next attribution line that does not name the pharmacy ('>> On 19 Nov, Wendy Carr wrote:'): the
+    patient's own earlier message, quoted inside our reply, is still the patient's words and still escalates
+    ('his voice has gone hoarse since the new inhaler' under 'Tuesday at 4 is perfect')."""
     match = pattern.search(text) if pattern is not None and text else None
     if match is None:
         return text
     start = match.start()
     lines = text[match.end():].split("\n")[1:]
     quoted = [line for line in lines if line.strip()]
+    end = match.end()
     if quoted and quoted[0].lstrip().startswith(">"):
-        end = match.end()
         for line in lines:
-            if line.strip() and not line.lstrip().startswith(">"):
+            if (line.strip() and not line.lstrip().startswith(">")
+                    or _ATTRIBUTION.match(line) and not pattern.match(line)):
                 break
             end += len(line) + 1
         end = min(end + 1, len(text))
     else:
-        end = len(text)
-    blanked = "".join(c if c == "\n" else " " for c in text[start:end])
-    return text[:start] + blanked + text[end:]
+        for line in lines:
+            if _ATTRIBUTION.match(line) and not pattern.match(line):
+                break
+            end += len(line) + 1
+        end = min(end + 1, len(text))
+    return blank(text, start, end)
+
+
+def blank(text: str, start: int, end: int) -> str:
+    """The text with [start, end) blanked (same length, newlines kept, so offsets hold)."""
+    return text[:start] + "".join(c if c == "\n" else " " for c in text[start:end]) + text[end:]
+
+
+def is_machine_reply(item: TriageInput) -> bool:
+    """A bounce or an automatic reply, by the parser's verdict or by its sender or subject alone."""
+    reason = item.auto_generated
+    return bool(reason and not reason.startswith(_NOT_A_REPLY)) or machine_reply(item.sender, item.subject) is not None
+
+
+def blank_returned_original(text: str) -> str:
+    """Everything a bounce or an automatic reply hands back below its own lines is blanked: it is the pharmacy's
+    own mail ('your Elvanse is ready'), not the sender's words. The machine's own lines stay scanned."""
+    match = _RETURNED_ORIGINAL.search(text)
+    return text if match is None else blank(text, match.start(), len(text))
 
 
 def message_context(lexicons: LexiconSet, item: TriageInput, own_quotes: re.Pattern | None = None) -> RuleContext:
     """Scan every field of one message against every lexicon (the model's view is added later)."""
+    body = blank_own_quotes(item.body[:MAX_FIELD_CHARS], own_quotes)
+    quoted = blank_own_quotes(item.quoted[:MAX_FIELD_CHARS], own_quotes)
+    subject = item.subject[:MAX_FIELD_CHARS]
+    if is_machine_reply(item):
+        # 'Autosvar: Your Elvanse is ready': past the machine's own prefix, the subject is ours too.
+        subject = blank(subject, subject.find(":") + 1, len(subject)) if ":" in subject else subject
+        body, quoted = blank_returned_original(body), ""
     texts = {
-        "subject": item.subject[:MAX_FIELD_CHARS],
-        "body": blank_own_quotes(item.body[:MAX_FIELD_CHARS], own_quotes),
-        "quoted": blank_own_quotes(item.quoted[:MAX_FIELD_CHARS], own_quotes),
+        "subject": subject,
+        "body": body,
+        "quoted": quoted,
         "html": item.hidden_text[:MAX_FIELD_CHARS],
         "attachment": "\n".join(item.attachment_names), "sender": item.sender or "",
     }

@@ -431,6 +431,7 @@ def test_parse_many_keeps_order_and_count() -> None:
         ("From: MAILER-DAEMON@mx.example.dk", "bounce sender (mailer-daemon)"),
         ("From: postmaster@example.dk", "bounce sender (postmaster)"),
         ("Subject: Out of Office: Recept", 'automatic subject ("out of office")'),
+        ("Subject: Out of office Re: Your order is ready", 'automatic subject ("out of office")'),
         ("Subject: Automatic reply: Recept", 'automatic subject ("automatic reply")'),
         ("Subject: Autosvar: Recept", 'automatic subject ("autosvar")'),
         ("Subject: Fraværsmeddelelse: Recept", 'automatic subject ("fraværsmeddelelse")'),

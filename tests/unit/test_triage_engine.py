@@ -76,6 +76,49 @@ def test_our_own_quoted_advice_is_not_a_patient_signal():
 
 
 @pytest.mark.parametrize("body", [
+    ("Tuesday at 4 is perfect, see you then.\n\nWendy\n\nOn 19 Nov 2025, at 14:02, Søndergade Apotek wrote:\n"
+     "> Hi Wendy, we can see Archie on Tuesday at 16:00 to look at his inhaler technique.\n>\n"
+     "> On 19 Nov 2025, at 08:47, Wendy Carr wrote:\n"
+     ">> Since he switched to the new purple inhaler his voice has gone hoarse and he's got white patches on his "
+     "tongue."),
+    ("Torsdag passer fint.\n\nFra: Søndergade Apotek\nSendt: 2. okt.\nVi kan se dig torsdag kl. 13.\n\n"
+     "Fra: Bent Holm\nSendt: 1. okt.\nJeg er blevet svimmel og har besvimet to gange siden lægen satte dosis op."),
+])
+def test_the_patients_own_earlier_words_inside_our_quote_are_read(body):
+    """Blanking our quoted reply stops at the next attribution line of someone else: the patient's first
+    message, quoted under ours, still escalates."""
+    assert triager().triage(message(body, "Re: Booking")).escalate
+
+
+@pytest.mark.parametrize("sender, subject, body", [
+    # A bounce of another branch's mail: no pharmacy name the own-quote pattern knows, yet all of it is ours.
+    ("MAILER-DAEMON@mx.example.dk", "Undelivered Mail Returned to Sender",
+     "I'm sorry to have to inform you that your message could not be delivered.\n\n"
+     "------ Original message ------\nFrom: Skovlund Apotek <post@skovlund.example>\n"
+     "Subject: Your order is ready\n\nYour order (Zopiclon 7.5 mg) is ready. If you feel dizzy, call 1813."),
+    ("ellen@example.com", "Autosvar: Your prescription is ready",
+     "I'm away in the exam period until 20 June.\n\n> Dear Ellen, your Elvanse 40 mg is ready for collection."),
+    ("erik@example.com", "Out of office Re: Your Lyrica is ready for collection",
+     "I'm away until Monday.\n\n-----Original Message-----\nDear Erik, your Lyrica 75 mg is ready."),
+])
+def test_what_a_machine_reply_hands_back_is_our_own_mail(sender, subject, body):
+    result = triager().triage(TriageInput(id="t", sender=sender, subject=subject, body=body))
+    assert not result.escalate and result.evidence == [], result.evidence
+
+
+@pytest.mark.parametrize("sender, subject, body", [
+    # The machine's own lines are the sender's words: they are still read.
+    ("anna@example.com", "Autosvar: Your prescription is ready",
+     "Jeg er indlagt efter en allergisk reaktion på penicillin og læser ikke mail.\n\n> Din medicin er klar."),
+    # A person writing about an out-of-office time is no machine: the quoted text is read.
+    ("bo@example.com", "Out of office hours pick-up?",
+     "Can someone collect for me after 6?\n\n> Your Elvanse is ready."),
+])
+def test_a_machine_replys_own_lines_and_people_are_still_read(sender, subject, body):
+    assert triager().triage(TriageInput(id="t", sender=sender, subject=subject, body=body)).escalate
+
+
+@pytest.mark.parametrize("body", [
     "Hej Søndergade Apotek, jeg skriver fra arbejdet: min søn har slugt 10 af mine sovepiller.",
     "Dear Søndergade Apotek, sent from my phone - my son has swallowed some of my sleeping pills.",
 ])
