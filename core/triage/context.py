@@ -87,8 +87,10 @@ def blank_returned_original(text: str) -> str:
     return text if match is None else blank(text, match.start(), len(text))
 
 
-def message_context(lexicons: LexiconSet, item: TriageInput, own_quotes: re.Pattern | None = None) -> RuleContext:
-    """Scan every field of one message against every lexicon (the model's view is added later)."""
+def message_context(lexicons: LexiconSet, item: TriageInput, own_quotes: re.Pattern | None = None,
+                    fields: frozenset[str] | None = None) -> RuleContext:
+    """Scan the fields of one message that are read (None: all) against every lexicon (the model's view is
+    added later)."""
     body = blank_own_quotes(item.body[:MAX_FIELD_CHARS], own_quotes)
     quoted = blank_own_quotes(item.quoted[:MAX_FIELD_CHARS], own_quotes)
     subject = item.subject[:MAX_FIELD_CHARS]
@@ -103,6 +105,6 @@ def message_context(lexicons: LexiconSet, item: TriageInput, own_quotes: re.Patt
         "html": item.hidden_text[:MAX_FIELD_CHARS],
         "attachment": "\n".join(item.attachment_names), "sender": item.sender or "",
     }
-    scans = {name: lexicons.scan(text) for name, text in texts.items() if text}
+    scans = {name: lexicons.scan(text) for name, text in texts.items() if text and (fields is None or name in fields)}
     return RuleContext(scans=scans, texts=texts, pms=item.pms, auto_generated=bool(item.auto_generated),
                        has_attachments=bool(item.attachment_names))

@@ -67,7 +67,7 @@ class Triager:
 
     def context(self, item: TriageInput) -> RuleContext:
         """Scan every field of one message against every lexicon (no model output yet)."""
-        return message_context(self.lexicons, item, self._own_quotes)
+        return message_context(self.lexicons, item, self._own_quotes, self.rules.fields)
 
     def _model_input(self, ctx: RuleContext) -> str:
         """The classifier's text, with sentences holding injected instructions cut out."""

@@ -8,10 +8,11 @@ before, so skipping one changes no result. Whatever the analysis cannot vouch fo
 patterns, `none`) needs nothing and is always evaluated.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from policy_rules.rule_schema import (
-    AllCondition, AnyCondition, LexiconCondition, NamedCondition, NearCondition, QuestionCondition, RefCondition,
+    AllCondition, AnyCondition, LexiconCondition, NamedCondition, NearCondition, PatternCondition, QuestionCondition,
+    RefCondition, compound_parts,
 )
 
 Need = tuple[frozenset[str], ...]  # every set must meet the message's lexicons; () needs nothing
@@ -62,3 +63,19 @@ def lexicons_present(scans: Mapping) -> frozenset[str]:
 
 def may_hold(need: Need, present: frozenset[str]) -> bool:
     return all(not present.isdisjoint(clause) for clause in need)
+
+
+def fields_read(conditions: Iterable) -> frozenset[str]:
+    """Every text field whose scan some condition reads: a field no condition reads (the sender's address, in
+    today's rules) need not be scanned against every lexicon."""
+    fields: set[str] = set()
+    stack = [c for c in conditions if c is not None]
+    while stack:
+        cond = stack.pop()
+        if (compound := compound_parts(cond)) is not None:
+            stack.extend(compound[1])
+        for kind, key in ((LexiconCondition, "lexicon"), (NearCondition, "near"), (QuestionCondition, "question"),
+                          (PatternCondition, "pattern")):
+            if isinstance(cond, kind):
+                fields.update(getattr(cond, key).fields)
+    return frozenset(fields)

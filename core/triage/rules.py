@@ -9,7 +9,7 @@ from core.triage.compound import ConditionCompiler, Evaluator, Hit
 from core.triage.inputs import PmsFacts
 from core.triage.lexicon import LexiconSet, Match, Scan
 from core.triage.literals import required_literals
-from core.triage.prefilter import Need, NeedAnalyser, lexicons_present, may_hold
+from core.triage.prefilter import Need, NeedAnalyser, fields_read, lexicons_present, may_hold
 from core.triage.normalise import fold
 from core.triage.suspicious import DETECTORS
 from data_contracts.models import Intent, Reason
@@ -19,6 +19,7 @@ from policy_rules.rule_schema import (
 )
 
 _DRUG_WORD = re.compile(r"[a-z][a-z\-]{2,}")
+ENGINE_FIELDS = frozenset({"subject", "body", "quoted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +279,10 @@ class RuleSet:
         self.rules = [CompiledRule(r, compiler.compile(r.when),
                                    None if r.unless is None else compiler.compile(r.unless), needs.need(r.when))
                       for r in rules if r.enabled]
+        # Scanned fields: those a condition reads, and those the engine reads itself (the model's text,
+        # no-reply signals, PMS drug mentions).
+        self.fields = ENGINE_FIELDS | fields_read([part for r in rules if r.enabled for part in (r.when, r.unless)]
+                                                  + [cond.when for cond in conditions])
         self.by_reason: dict[Reason, list[str]] = {}
         for compiled in self.rules:
             self.by_reason.setdefault(compiled.rule.reason, []).append(compiled.rule.id)

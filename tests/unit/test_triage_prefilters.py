@@ -15,8 +15,8 @@ from core.triage.dataset import load_split
 from core.triage.inputs import PmsFacts, TriageInput
 from core.triage.lexicon import LexiconSet
 from core.triage.literals import required_literals
-from core.triage.prefilter import NeedAnalyser, may_hold
-from core.triage.rules import ModelView, RuleContext, RuleSet
+from core.triage.prefilter import NeedAnalyser, fields_read, may_hold
+from core.triage.rules import ENGINE_FIELDS, ModelView, RuleContext, RuleSet
 from policy_rules.lexicon_schema import Lexicon, TermGroup
 from policy_rules.loader import _walk, load_policy
 from policy_rules.rule_schema import NamedCondition, PatternCondition, Rule
@@ -159,6 +159,26 @@ def test_prefilters_change_no_fired_rule_or_hit(monkeypatch):
               if _fired(filtered, ctx) != _fired_unfiltered(unfiltered, ctx)]
     assert not differ, differ[:3]
     assert sum(bool(_fired(filtered, ctx)) for ctx in contexts()) > 0, "rules fire on the sample"
+
+
+def test_fields_no_condition_reads_are_not_scanned_and_change_nothing():
+    rule_set = RuleSet(list(policy().rules), LexiconSet(list(policy().lexicons)), policy().conditions)
+    assert ENGINE_FIELDS <= rule_set.fields and "sender" not in rule_set.fields  # no rule reads the sender today
+    lexicons = LexiconSet(list(policy().lexicons))
+    for row in load_split()[0][:300]:
+        item = TriageInput(id=row.id, sender=row.sender, subject=row.subject, body=row.body)
+        every, read = message_context(lexicons, item), message_context(lexicons, item, fields=rule_set.fields)
+        for ctx in (every, read):
+            ctx.model = ModelView(top=row.intent, confidence=0.9, probabilities={row.intent: 0.9})
+        assert "sender" not in read.scans and _fired(rule_set, every) == _fired(rule_set, read)
+
+
+def test_a_field_a_rule_reads_is_scanned():
+    assert fields_read([rule({"lexicon": {"name": "aches", "fields": ["sender"]}}).when]) == {"sender"}
+    assert fields_read([rule({"any": [{"pattern": {"regex": "x", "fields": ["html"]}},
+                                      {"near": {"left": ["aches"], "right": ["rashes"], "fields": ["attachment"]}}]}
+                             ).when]) == {"html", "attachment"}
+    assert "sender" in RuleSet([rule({"lexicon": {"name": "aches", "fields": ["sender"]}})], LEXICONS).fields
 
 
 # --- the lexicon prefilter on rules built here ------------------------------------------------------------
