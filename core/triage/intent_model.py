@@ -7,7 +7,6 @@ escalation head's too.
 """
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -110,20 +109,21 @@ class TfidfFeatures:
         """(column indices, L2-normalised sublinear tf-idf values) of one text's known terms."""
         if self.analyzer == "char_wb":
             indices: list[int] = []
+            word_columns = self._word_columns
             for word in fold(text).split():
-                known = self._word_columns.get(word)
+                known = word_columns.get(word)
                 if known is None:
                     known = [i for i in map(self.vocabulary.get, self._word_grams(word)) if i is not None]
-                    if len(self._word_columns) < 200_000:
-                        self._word_columns[word] = known
+                    if len(word_columns) < 200_000:
+                        word_columns[word] = known
                 indices.extend(known)
-            counts = Counter(indices)
         else:
-            counts = Counter(index for index in map(self.vocabulary.get, self.terms(text)) if index is not None)
-        if not counts:
+            indices = [index for index in map(self.vocabulary.get, self.terms(text)) if index is not None]
+        if not indices:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        values = (np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts))) + 1) * self.idf[columns]
+        # Counted in numpy: a message has hundreds of n-grams, and a Counter over them cost a third of the block.
+        columns, counts = np.unique(np.array(indices, dtype=np.int64), return_counts=True)
+        values = (np.log(counts.astype(np.float32)) + 1) * self.idf[columns]
         return columns, values / np.linalg.norm(values)
 
 
@@ -165,11 +165,14 @@ class LexiconFeatures:
         """Sorted indices of the columns a text sets (subject lexicons first, then body lexicons)."""
         subject, _, body = text.rpartition(SUBJECT_END)
         hits: set[int] = set()
+        cache = self._cache
         for part, offset in ((subject, 0), (body, len(self.names))):
-            tokens = [self._token(t) for t in _LEXICON_TOKEN.findall(fold(part))]
+            tokens = [cache.get(t) or self._token(t) for t in _LEXICON_TOKEN.findall(fold(part))]
+            last = len(tokens) - 1
             for i, (words, lexicons) in enumerate(tokens):
-                hits.update(offset + lex for lex in lexicons)
-                if not words or i + 1 == len(tokens):
+                if lexicons:
+                    hits.update(offset + lex for lex in lexicons)
+                if not words or i == last:
                     continue
                 for first in words:
                     for second in (*tokens[i + 1][0], "*"):
