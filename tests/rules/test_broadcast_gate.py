@@ -26,6 +26,17 @@ BROADCAST = [
      "så kontakt lægen.\nAfmeld nyhedsbrev"),
     ("Forudbestil influenzavaccinen", "Kære samarbejdspartner\nForudbestillingsrabat. Hyppige bivirkninger: "
      "feber og hovedpine.\nDu modtager denne mail, fordi dit apotek er kunde hos os."),
+    # An issue announced, with no footer: the issue words are the markers.
+    ("December-nummeret af Apoteksnyt er udkommet", "Årets sidste nummer er klar. Læs blandt andet om:\n\n"
+     "- Vinterens forkølelser: hvornår skal man gå til lægen\n- Sådan opbevarer du din medicin\n\nGod læselyst!\n"
+     "Redaktionen"),
+    ("The December issue is out", "In this issue: statins and muscle pain, and flu jabs for the over-65s. "
+     "Happy reading!\nThe editorial team"),
+    # A weekly digest: one marker and the digest's masthead line or headline bullets.
+    ("Pharma Today weekly", "PHARMA TODAY - week 47\nValproate: new reminder on pregnancy prevention for women "
+     "of childbearing potential. Read more on our website."),
+    ("Ugens fagnyt", "* Valproat: ny påmindelse om graviditetsforebyggelse\n* Semaglutid: bedre forsyning fra "
+     "januar\nLæs mere på vores hjemmeside."),
 ]
 OWN_WORDS = [
     ("Fwd: NORDIC PHARMACY REVIEW - weekly digest", "I take statins and have had muscle pain for a week, is this "
@@ -34,6 +45,15 @@ OWN_WORDS = [
      "atorvastatin. Unsubscribe me please."),
     ("Nyhedsbrev", "I jeres nyhedsbrev skrev I om svimmelhed. Min mor er blevet svimmel af amlodipin. Afmeld mig."),
     ("SV: Nyhedsbrev", "Hovedpine i tre dage efter vaccinen, er det normalt? Afmeld nyhedsbrev"),
+    ("Pharma Today", "Is this relevant for me? I'm pregnant and take valproate.\n\nPHARMA TODAY - week 47\n"
+     "* Valproate: new reminder on pregnancy prevention.\nUnsubscribe | Manage preferences"),
+    ("Apoteksnyt", "Jeg læste om statiner i det nye nummer. Jeg har fået ondt i benene af min Atorvastatin. "
+     "God læselyst til jer selv."),
+]
+# Layout alone is never a marker: a care home's order list has bullets with colons too.
+NOT_BROADCAST = [
+    ("Ugebestilling uge 47", "Lindegården - uge 47\n- Bolig 3: Paracetamol 500 mg\n- Bolig 7: Fru Hansen har "
+     "fået udslæt efter Amoxicillin, kan I sende en creme\n- Bolig 12: Cetirizin"),
 ]
 
 
@@ -56,6 +76,11 @@ def test_broadcast_mail_is_gated(subject, body):
 
 @pytest.mark.parametrize(("subject", "body"), OWN_WORDS)
 def test_the_senders_own_words_reply_or_forward_are_never_gated(subject, body):
+    assert not holds(subject, body)
+
+
+@pytest.mark.parametrize(("subject", "body"), NOT_BROADCAST)
+def test_a_list_layout_without_a_list_mail_marker_is_not_gated(subject, body):
     assert not holds(subject, body)
 
 
