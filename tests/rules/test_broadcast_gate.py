@@ -37,6 +37,14 @@ BROADCAST = [
      "of childbearing potential. Read more on our website."),
     ("Ugens fagnyt", "* Valproat: ny påmindelse om graviditetsforebyggelse\n* Semaglutid: bedre forsyning fra "
      "januar\nLæs mere på vores hjemmeside."),
+    # A trade bulletin to every pharmacy: its audience (counter material, CPD points, 'to all pharmacies') are the
+    # markers, and a month can close the masthead line.
+    ("Apotekernyt December: report side effects campaign", "APOTEKERNYT - December\n\n* Campaign week 3: 'Tell us "
+     "about side effects' - posters and counter material for encouraging customers to report suspected side "
+     "effects are on their way to all pharmacies.\n* New e-learning: inhaler technique (2 CPD points).\n\n"
+     "Danmarks Apotekerforening"),
+    ("Apotekernyt december", "APOTEKERNYT - december\n\n* Kampagneuge 3: 'Fortæl os om bivirkninger' - plakater og "
+     "skrankemateriale sendes til alle apoteker.\n* Nyt e-læringskursus: inhalationsteknik.\n"),
 ]
 OWN_WORDS = [
     ("Fwd: NORDIC PHARMACY REVIEW - weekly digest", "I take statins and have had muscle pain for a week, is this "
@@ -49,6 +57,9 @@ OWN_WORDS = [
      "* Valproate: new reminder on pregnancy prevention.\nUnsubscribe | Manage preferences"),
     ("Apoteksnyt", "Jeg læste om statiner i det nye nummer. Jeg har fået ondt i benene af min Atorvastatin. "
      "God læselyst til jer selv."),
+    ("Apotekernyt december", "APOTEKERNYT - december\n* Kampagneuge 3: plakater og skrankemateriale til alle "
+     "apoteker.\n* Nyt e-læringskursus.\nJeg har fået bivirkninger af min nye blodtryksmedicin, hvem skal jeg "
+     "kontakte?"),
 ]
 # Layout alone is never a marker: a care home's order list has bullets with colons too.
 NOT_BROADCAST = [
