@@ -17,11 +17,14 @@ _RETURNED_ORIGINAL = re.compile(
     r"|(?:-+[ \t]*)?(?:below this line is a copy of the message|this is a copy of the message|the original message"
     r"(?: was| follows)?|original message follows)\b"
     r"|>"
-    r"|[^\n]{0,200}\b(?:wrote|skrev)[ \t]*:[ \t]*$"
+    # An attribution ('On 3 May, Anna wrote:'), not any line ending in 'wrote:' ('... her doctor wrote:').
+    r"|(?:on|den|d\.|am|le|el)\b[^\n]{0,200}\b(?:wrote|skrev|schrieb|a écrit|escribió)[ \t]*:[ \t]*$"
     r"|(?:from|fra)[ \t]*:[^\n]*\n[ \t]*(?:sent|sendt|date|dato|subject|emne|to|til)[ \t]*:)",
     re.IGNORECASE | re.MULTILINE)
-# Parser reasons for machine-sent mail that answers nothing: list mail is not handing anything back.
-_NOT_A_REPLY = ("mailing list", "Precedence: bulk", "Precedence: junk", "Precedence: list")
+# The parser's reasons that make a message an answer handed back by a machine (an auto-reply or a delivery
+# report); list mail and 'auto-generated' notifications such as a web form's answer nothing.
+_REPLY_REASONS = ("Auto-Submitted: auto-replied", "x-autoreply", "x-autorespond", "Precedence: auto_reply",
+                  "delivery status report", "bounce sender", "automatic subject")
 
 
 def own_quote_pattern(markers: tuple[str, ...]) -> re.Pattern | None:
@@ -77,7 +80,7 @@ def blank(text: str, start: int, end: int) -> str:
 def is_machine_reply(item: TriageInput) -> bool:
     """A bounce or an automatic reply, by the parser's verdict or by its sender or subject alone."""
     reason = item.auto_generated
-    return bool(reason and not reason.startswith(_NOT_A_REPLY)) or machine_reply(item.sender, item.subject) is not None
+    return bool(reason and reason.startswith(_REPLY_REASONS)) or machine_reply(item.sender, item.subject) is not None
 
 
 def blank_returned_original(text: str) -> str:
@@ -90,21 +93,29 @@ def blank_returned_original(text: str) -> str:
 def message_context(lexicons: LexiconSet, item: TriageInput, own_quotes: re.Pattern | None = None,
                     fields: frozenset[str] | None = None) -> RuleContext:
     """Scan the fields of one message that are read (None: all) against every lexicon (the model's view is
-    added later)."""
-    body = blank_own_quotes(item.body[:MAX_FIELD_CHARS], own_quotes)
-    quoted = blank_own_quotes(item.quoted[:MAX_FIELD_CHARS], own_quotes)
-    subject = item.subject[:MAX_FIELD_CHARS]
-    if is_machine_reply(item):
-        # 'Autosvar: Your Elvanse is ready': past the machine's own prefix, the subject is ours too.
-        subject = blank(subject, subject.find(":") + 1, len(subject)) if ":" in subject else subject
-        body, quoted = blank_returned_original(body), ""
+    added later). A machine reply's context has what it hands back blanked, and keeps the whole text as
+    `unblanked` for the suspicious rules: a bounce can be forged, and what it claims we sent can be a lure."""
     texts = {
-        "subject": subject,
-        "body": body,
-        "quoted": quoted,
+        "subject": item.subject[:MAX_FIELD_CHARS],
+        "body": blank_own_quotes(item.body[:MAX_FIELD_CHARS], own_quotes),
+        "quoted": blank_own_quotes(item.quoted[:MAX_FIELD_CHARS], own_quotes),
         "html": item.hidden_text[:MAX_FIELD_CHARS],
         "attachment": "\n".join(item.attachment_names), "sender": item.sender or "",
     }
+    ctx = _scanned(lexicons, texts, item, fields)
+    if not is_machine_reply(item):
+        return ctx
+    subject = texts["subject"]
+    # 'Autosvar: Your Elvanse is ready': past the machine's own prefix, the subject is ours too.
+    handed_back = {**texts, "body": blank_returned_original(texts["body"]), "quoted": "",
+                   "subject": blank(subject, subject.find(":") + 1, len(subject)) if ":" in subject else subject}
+    machine = _scanned(lexicons, handed_back, item, fields)
+    machine.unblanked = ctx
+    return machine
+
+
+def _scanned(lexicons: LexiconSet, texts: dict[str, str], item: TriageInput,
+             fields: frozenset[str] | None) -> RuleContext:
     scans = {name: lexicons.scan(text) for name, text in texts.items() if text and (fields is None or name in fields)}
     return RuleContext(scans=scans, texts=texts, pms=item.pms, auto_generated=bool(item.auto_generated),
                        has_attachments=bool(item.attachment_names))

@@ -11,7 +11,8 @@ from core.triage.inputs import PmsFacts, TriageInput
 from core.triage.language import detect_language
 from core.triage.lexicon import LexiconSet
 from core.triage.context import message_context, own_quote_pattern
-from core.triage.rules import RuleContext, RuleSet
+from core.triage.rules import RuleContext
+from core.triage.ruleset import RuleSet
 from core.triage.suspicious import without_spans
 from data_contracts.models import TriageResult
 from policy_rules.loader import Policy, load_policy

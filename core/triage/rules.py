@@ -9,17 +9,15 @@ from core.triage.compound import ConditionCompiler, Evaluator, Hit
 from core.triage.inputs import PmsFacts
 from core.triage.lexicon import LexiconSet, Match, Scan
 from core.triage.literals import required_literals
-from core.triage.prefilter import Need, NeedAnalyser, fields_read, lexicons_present, may_hold
 from core.triage.normalise import fold
 from core.triage.suspicious import DETECTORS
-from data_contracts.models import Intent, Reason
+from data_contracts.models import Intent
 from policy_rules.rule_schema import (
     DetectorCondition, IntentCondition, LexiconCondition, MessageCondition, NamedCondition, NearCondition,
     PatternCondition, PmsCondition, QuestionCondition, Rule,
 )
 
 _DRUG_WORD = re.compile(r"[a-z][a-z\-]{2,}")
-ENGINE_FIELDS = frozenset({"subject", "body", "quoted"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +41,8 @@ class RuleContext:
     auto_generated: bool = False
     has_attachments: bool = False
     _detected: dict[str, list[Hit]] = field(default_factory=dict)
+    # A machine reply's whole text, before what it hands back was blanked: the suspicious rules read this.
+    unblanked: "RuleContext | None" = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,50 +250,3 @@ COMPILERS: dict[type, Callable[..., Evaluator]] = {
 def compile_condition(cond, lexicons: LexiconSet, named: Sequence[NamedCondition] = ()) -> Evaluator:
     """The evaluator of a validated condition (named: the conditions its `ref`s may name)."""
     return ConditionCompiler(COMPILERS, lexicons, named).compile(cond)
-
-
-@dataclass(frozen=True)
-class CompiledRule:
-    rule: Rule
-    evaluate: Evaluator
-    unless: Evaluator | None = None  # the rule's gate: when it holds, the rule stays quiet
-    need: Need = ()  # lexicons `when` cannot hold without (prefilter.py)
-
-    def fire(self, ctx: RuleContext) -> list[Hit] | None:
-        """The rule's hits, or None; the gate is only looked at once `when` has fired (most rules never do)."""
-        hits = self.evaluate(ctx)
-        if hits is None or (self.unless is not None and self.unless(ctx) is not None):
-            return None
-        return hits
-
-
-class RuleSet:
-    """Enabled rules compiled once; evaluation returns every rule that fired with its hits."""
-
-    def __init__(self, rules: list[Rule], lexicons: LexiconSet, conditions: Sequence[NamedCondition] = ()) -> None:
-        """conditions: the named conditions the rules' `ref`s name (Policy.conditions)."""
-        compiler = ConditionCompiler(COMPILERS, lexicons, conditions)
-        # Every named condition compiles here, once, whether a rule uses it yet or not.
-        self.conditions = {cond.id: compiler.named_evaluator(cond.id) for cond in conditions}
-        needs = NeedAnalyser({cond.id: cond for cond in conditions})
-        self.rules = [CompiledRule(r, compiler.compile(r.when),
-                                   None if r.unless is None else compiler.compile(r.unless), needs.need(r.when))
-                      for r in rules if r.enabled]
-        # Scanned fields: those a condition reads, and those the engine reads itself (the model's text,
-        # no-reply signals, PMS drug mentions).
-        self.fields = ENGINE_FIELDS | fields_read([part for r in rules if r.enabled for part in (r.when, r.unless)]
-                                                  + [cond.when for cond in conditions])
-        self.by_reason: dict[Reason, list[str]] = {}
-        for compiled in self.rules:
-            self.by_reason.setdefault(compiled.rule.reason, []).append(compiled.rule.id)
-
-    def evaluate(self, ctx: RuleContext) -> list[RuleHit]:
-        fired = []
-        present = lexicons_present(ctx.scans)
-        for compiled in self.rules:
-            if compiled.need and not may_hold(compiled.need, present):
-                continue  # it could not fire: skipping it changes nothing
-            hits = compiled.fire(ctx)
-            if hits is not None:
-                fired.append(RuleHit(compiled.rule, tuple(hits)))
-        return fired

@@ -10,7 +10,8 @@ from core.triage.engine import REQUIRED_LEXICONS
 from core.triage.inputs import PmsFacts, TriageInput
 from core.triage.lexicon import LexiconSet
 from core.triage.context import message_context
-from core.triage.rules import ModelView, RuleSet
+from core.triage.rules import ModelView
+from core.triage.ruleset import RuleSet
 from data_contracts.models import ParsedMessage, Patient
 from policy_rules.loader import EXAMPLES_SUFFIX, RULES_DIR, load_examples, load_policy, rule_files
 from policy_rules.example_schema import RuleExample

@@ -9,7 +9,7 @@ from core.triage.context import message_context
 from core.triage.engine import REQUIRED_LEXICONS
 from core.triage.inputs import TriageInput
 from core.triage.lexicon import LexiconSet
-from core.triage.rules import RuleSet
+from core.triage.ruleset import RuleSet
 from policy_rules.lexicon_schema import Lexicon
 from policy_rules.loader import (
     CONDITIONS_DIR,

@@ -16,7 +16,8 @@ from core.triage.inputs import PmsFacts, TriageInput
 from core.triage.lexicon import LexiconSet
 from core.triage.literals import required_literals
 from core.triage.prefilter import NeedAnalyser, fields_read, may_hold
-from core.triage.rules import ENGINE_FIELDS, ModelView, RuleContext, RuleSet
+from core.triage.rules import ModelView, RuleContext
+from core.triage.ruleset import ENGINE_FIELDS, RuleSet
 from policy_rules.lexicon_schema import Lexicon, TermGroup
 from policy_rules.loader import _walk, load_policy
 from policy_rules.rule_schema import NamedCondition, PatternCondition, Rule

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from core.triage.context import message_context
 from core.triage.inputs import TriageInput
 from core.triage.lexicon import LexiconSet
-from core.triage.rules import RuleSet
+from core.triage.ruleset import RuleSet
 from policy_rules.lexicon_schema import Lexicon, TermGroup
 from policy_rules.rule_schema import NamedCondition, Rule
 
