@@ -5,7 +5,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from core.triage.normalise import Folded, danish_variants, fold, fold_with_offsets
+from core.triage.normalise import Folded, fold, fold_with_offsets, mark_gaps, term_spellings
 from core.triage.typos import deletes, within_one_edit  # noqa: F401 (within_one_edit is part of this API)
 from policy_rules.lexicon_schema import Lexicon
 
@@ -21,16 +21,8 @@ FUZZY_MIN_TOKEN = 6
 COMPOUND_MIN_PREFIX = 3
 # A number is one word even with a decimal point ('0.5 mg' is no sentence end) and is split from a unit
 # typed onto it ('40mcg' is '40' 'mcg'), so dose units and question sentences are still found.
+_MARK = re.compile(r"[.!?;,:\n\r\u2022|()]")  # punctuation between two words of a phrase
 _TOKEN = re.compile(r"(\d+(?:[.,]\d+)*(?=[^\W\d_])|\d+(?:[.,]\d+)+|[^\W_]+(?:'[^\W_]+)*)|([.!?;,\n\r\u2022|])")
-
-
-def term_spellings(term: str) -> list[tuple[str, ...]]:
-    """The word sequences a lexicon term is indexed under: folded, with its æøå spellings and without n't."""
-    folded = fold(term)
-    spellings = danish_variants(folded) if any(c in term.lower() for c in "æøå") else {folded}
-    # E-mail is often typed without apostrophes ('cant breathe', 'dont want to live').
-    spellings |= {s.replace("n't", "nt") for s in spellings if "n't" in s}
-    return [words for spelling in spellings if (words := tuple(w for w in re.split(r"[\s\-/]+", spelling) if w))]
 
 
 class Token(NamedTuple):
@@ -51,6 +43,10 @@ class Entry:
     term: str
     words: tuple[str, ...]
     role: str = "term"  # term | exclude | cue:before | cue:after | cue:resolved | cue:pseudo
+    # Where an exclusion lets punctuation stand between its words (after word k): only where its term writes
+    # it ('fik oplyst, hvilken medicin') or next to a '*'. 'Hævet prisen' is a raised price; 'min ankel er
+    # hævet, prisen ...' a swollen ankle.
+    gaps: frozenset[int] = frozenset()
 
 
 class Match(NamedTuple):
@@ -138,7 +134,7 @@ class LexiconSet:
                 if fuzzy_min and len(word) >= fuzzy_min and word.isalpha():
                     self._fuzzy_words.add(word)
             first = words[0][1:] if words[0].startswith("*") else words[0]
-            self._by_first[first].append(Entry(lexicon, group, term, words, role))
+            self._by_first[first].append(Entry(lexicon, group, term, words, role, mark_gaps(term, len(words))))
 
     def analyse(self, token: str) -> tuple[tuple[str, bool], ...]:
         """The index words a token can stand for, each with whether a typo was forgiven (_lookup caches it)."""
@@ -232,7 +228,7 @@ class LexiconSet:
                         hits.append((k, entry, last, fuzzy))
             hits.sort(key=_place)
             raw.extend((entry, i, last, fuzzy) for _, entry, last, fuzzy in hits)
-        matches = self._resolve(raw, tokens)
+        matches = self._resolve(raw, tokens, folded.text)
         if self.starters is not None:
             asked |= {tokens[m.first].sentence for m in matches.get(self.starters, ())
                       if m.group == "anywhere" or m.first == 0
@@ -250,7 +246,7 @@ class LexiconSet:
                 return None
         return last
 
-    def _resolve(self, raw: list, tokens: tuple[Token, ...]) -> dict[str, tuple[Match, ...]]:
+    def _resolve(self, raw: list, tokens: tuple[Token, ...], text: str) -> dict[str, tuple[Match, ...]]:
         """Drop excluded and pseudo-negated matches, then mark negated ones."""
         excluded: dict[str, list[tuple[int, int]]] = defaultdict(list)
         pseudo: list[tuple[int, int]] = []
@@ -260,7 +256,9 @@ class LexiconSet:
             if entry.role == "term":
                 terms.append((entry, first, last, fuzzy))
             elif entry.role == "exclude":
-                excluded[entry.lexicon].append((first, last))
+                if not any(k not in entry.gaps and _MARK.search(text, tokens[first + k].end, tokens[first + k + 1].start)
+                           for k in range(last - first)):
+                    excluded[entry.lexicon].append((first, last))
             elif entry.role == "cue:pseudo":
                 pseudo.append((first, last))
             else:

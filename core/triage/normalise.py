@@ -1,5 +1,6 @@
 """Text folding for matching: case, æøå → ae/oe/aa, diacritics, with a map back to original offsets."""
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -112,3 +113,27 @@ def danish_variants(folded_term: str) -> set[str]:
     for word in folded_term.split(" "):
         variants = [f"{prefix} {v}" if prefix else v for prefix in variants for v in _word_variants(word)]
     return set(variants)
+
+
+def term_spellings(term: str) -> list[tuple[str, ...]]:
+    """The word sequences a lexicon term is indexed under: folded, with its æøå spellings and without n't;
+    punctuation written in a term only says where a phrase may cross it (mark_gaps)."""
+    folded = fold(term)
+    spellings = danish_variants(folded) if any(c in term.lower() for c in "æøå") else {folded}
+    # E-mail is often typed without apostrophes ('cant breathe', 'dont want to live').
+    spellings |= {s.replace("n't", "nt") for s in spellings if "n't" in s}
+    return [words for spelling in spellings
+            if (words := tuple(w for w in (w.strip(_TERM_MARKS) for w in re.split(r"[\s\-/]+", spelling)) if w))]
+
+
+_TERM_MARKS = ",;:"
+
+
+def mark_gaps(term: str, length: int) -> frozenset[int]:
+    """The gaps (k: between word k and k + 1) where a term lets punctuation stand: after a word written with a
+    mark, and on both sides of a '*'; every gap when the term's words cannot be lined up with its spelling."""
+    words = [w for w in re.split(r"[\s\-/]+", term) if w.strip(_TERM_MARKS)]
+    if len(words) != length:
+        return frozenset(range(length))
+    return frozenset(k for k in range(length - 1)
+                     if words[k][-1] in _TERM_MARKS or "*" in (words[k], words[k + 1]))

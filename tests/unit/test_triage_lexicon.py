@@ -5,7 +5,8 @@ from functools import lru_cache
 import pytest
 
 from core.triage.lexicon import LexiconSet, within_one_edit
-from core.triage.normalise import danish_variants, fold, fold_with_offsets
+from core.triage.normalise import danish_variants, fold, fold_with_offsets, mark_gaps
+from policy_rules.lexicon_schema import Lexicon, TermGroup
 from policy_rules.loader import load_lexicons
 
 
@@ -114,6 +115,31 @@ def test_exclusions_and_look_alike_phrases():
     assert not terms("Please refill my pain medication", "symptoms")
     assert not terms("Do you sell the emergency contraceptive pill?", "urgency")
     assert terms("My chest pain started an hour ago", "urgency")
+
+
+SWELLING = LexiconSet([Lexicon(
+    id="swelling", title="Swelling", description="Test swelling.", sources=["tests"], negatable=False,
+    groups=[TermGroup(name="da", lang="da", terms=["hævet"])],
+    exclude=["hævet prisen", "fik oplyst, hævet", "hævet * beløbet"])])
+
+
+@pytest.mark.parametrize("text, swollen", [
+    ("I har hævet prisen på Eliquis.", False),
+    ("Min ankel er hævet, prisen på Eliquis er også steget.", True),   # two clauses: a swollen ankle
+    ("Min ankel er hævet. Prisen er steget.", True),
+    ("Jeg fik oplyst, hævet beløb skal betales.", False),             # the term writes its comma
+    ("Jeg fik oplyst hævet beløb skal betales.", False),
+    ("Banken har hævet pengene, beløbet er væk.", False),             # a '*' takes what stands there
+])
+def test_an_exclusion_is_one_clause_unless_its_term_writes_the_mark(text, swollen):
+    assert bool(SWELLING.scan(text).matches.get("swelling")) is swollen
+
+
+def test_mark_gaps():
+    assert mark_gaps("hævet prisen", 2) == frozenset()
+    assert mark_gaps("fik oplyst, hvilken medicin", 4) == {1}
+    assert mark_gaps("recall the message *", 4) == {2}
+    assert mark_gaps("a, b", 3) == {0, 1, 2}  # cannot be lined up: every gap, as before
 
 
 def test_evidence_offsets_point_into_the_original_text():
