@@ -1,5 +1,6 @@
 """The broadcast-mail gate (policy_rules/conditions/broadcast-mail.yaml, a rule's `unless:`) over the real
-lexicons: newsletters, digests and campaigns are gated; a sender's own report, a reply or a forward never is."""
+lexicons: newsletters, digests and campaigns are gated; a sender's own report, a report about a person they look
+after, a question to the pharmacy, a reply or a forward never is, and weak markers alone never gate."""
 
 import shutil
 from functools import lru_cache
@@ -36,7 +37,7 @@ BROADCAST = [
     ("Pharma Today weekly", "PHARMA TODAY - week 47\nValproate: new reminder on pregnancy prevention for women "
      "of childbearing potential. Read more on our website."),
     ("Ugens fagnyt", "* Valproat: ny påmindelse om graviditetsforebyggelse\n* Semaglutid: bedre forsyning fra "
-     "januar\nLæs mere på vores hjemmeside."),
+     "januar\nLæs mere på vores hjemmeside.\nAfmeld nyhedsbrevet"),
     # A trade bulletin to every pharmacy: its audience (counter material, CPD points, 'to all pharmacies') are the
     # markers, and a month can close the masthead line.
     ("Apotekernyt December: report side effects campaign", "APOTEKERNYT - December\n\n* Campaign week 3: 'Tell us "
@@ -60,11 +61,54 @@ OWN_WORDS = [
     ("Apotekernyt december", "APOTEKERNYT - december\n* Kampagneuge 3: plakater og skrankemateriale til alle "
      "apoteker.\n* Nyt e-læringskursus.\nJeg har fået bivirkninger af min nye blodtryksmedicin, hvem skal jeg "
      "kontakte?"),
+    # A care home's letter to families (its masthead is a real home's), a resident's room by number, and a
+    # municipality's observation of patients under a trade audience.
+    ("", "Solgården - December\nNyhedsbrev til pårørende\n\nStue 4 har haft kvalme og opkast siden den nye "
+     "antibiotika, vi venter på lægen."),
+    ("", "Rosewood House - December\nNewsletter for families\n\nRoom 4 has had vomiting and confusion since the new "
+     "antibiotics started."),
+    ("", "Solgården - December\nNyhedsbrev til pårørende\n\nFlere har haft kvalme og opkast siden den nye antibiotika."),
+    ("", "Til alle apoteker i kommunen - kampagneuge 3\nVi ser mange borgere med svimmelhed og fald efter opstart af "
+     "Amlodipin.\nSkrankemateriale følger."),
 ]
-# Layout alone is never a marker: a care home's order list has bullets with colons too.
+# Layout alone is never a marker: a care home's order list has bullets with colons too. Weak markers ('read
+# more', 'læs mere', 'kort nyt', 'this issue', 'also this week') are never enough, alone or together, even
+# with a digest's layout: people write them too. (A footerless digest of headlines is the false escalation
+# this costs.)
 NOT_BROADCAST = [
     ("Ugebestilling uge 47", "Lindegården - uge 47\n- Bolig 3: Paracetamol 500 mg\n- Bolig 7: Fru Hansen har "
      "fået udslæt efter Amoxicillin, kan I sende en creme\n- Bolig 12: Cetirizin"),
+    ("Ugens fagnyt", "* Valproat: ny påmindelse om graviditetsforebyggelse\n* Semaglutid: bedre forsyning fra "
+     "januar\nLæs mere på vores hjemmeside."),
+    ("", "Pregnant, 8 weeks, still on Depakine. Read more below:\n- Week 6: positive test\n- Week 8: scan booked\n"
+     "What now?"),
+    ("", "About this issue with the Lamictal rash: it is out now all over chest and face. What to do?"),
+    ("", "Læs mere nedenfor.\n- Mandag: udslæt på armene efter penicillin\n- Tirsdag: hævede læber\nHvad gør vi?"),
+]
+# A report about a person the sender looks after ('Mr Hill', 'she', 'Fru Hansen', 'beboeren'), a question put to
+# the pharmacy next to a health word, a plea for advice and a terse 'Pregnant, 8 weeks' are the sender's own
+# business, however much the mail looks like a digest (a masthead with a week, an unsubscribe line).
+PERSON_REPORTS = [
+    ("", "Weekly update from Rosewood care home - week 47\n* Mr Hill: fell twice since the doctor started "
+     "doxazosin\n* Mrs Lee: nausea and dizziness since the new amlodipine\nRead more in the attached log."),
+    ("", "Kort nyt fra Bolig 3 - uge 47\n- Hr. Jensen: faldet to gange siden lægen startede ham på Doxazosin\n"
+     "- Fru Hansen: kvalme og svimmelhed siden den nye Amlodipin\nLæs mere i vedhæftede."),
+    ("Weekly update", "Rosewood care home newsletter - week 47\n* Mr. Hill: fell twice since the doctor started "
+     "doxazosin\n* Mrs. Lee: nausea since the new amlodipine\nRead more in the attached log. Unsubscribe"),
+    ("Nyhedsbrev fra Bolig 3", "Nyhedsbrev - uge 47\n- Beboeren i stue 4: kvalme siden den nye Amlodipin\n"
+     "Afmeld nyhedsbrev"),
+    ("", "Also this week she fell twice since the new blood pressure pills were started. Read more in the attached "
+     "notes from the care home. Unsubscribe"),
+    ("", "Saw this in the newsletter: 'Valproate: new reminder on pregnancy prevention. Read more.' Pregnant on "
+     "Epilim - should it be stopped?"),
+    ("Nyhedsbrev", "I jeres nyhedsbrev: Valproat og graviditet. Gravid på Orfiril - skal den stoppes? Afmeld "
+     "nyhedsbrev"),
+    ("Pharma Today", "Pregnant, 8 weeks, still on Depakine.\n\nPHARMA TODAY - week 47\nValproate: new reminder. "
+     "Unsubscribe | Manage preferences"),
+    ("Nyhedsbrev", "Gravid i uge 8 og tager stadig Depakine.\n\nNYHEDSBREV - uge 47\nValproat: ny påmindelse. "
+     "Afmeld nyhedsbrev"),
+    ("Newsletter", "Your newsletter: Valproate and pregnancy. Unsubscribe.\n- Monday: rash on arms after "
+     "amoxicillin\n- Tuesday: lips swollen, hard to swallow\nWhat should we do?"),
 ]
 
 
@@ -92,6 +136,11 @@ def test_the_senders_own_words_reply_or_forward_are_never_gated(subject, body):
 
 @pytest.mark.parametrize(("subject", "body"), NOT_BROADCAST)
 def test_a_list_layout_without_a_list_mail_marker_is_not_gated(subject, body):
+    assert not holds(subject, body)
+
+
+@pytest.mark.parametrize(("subject", "body"), PERSON_REPORTS)
+def test_a_report_about_a_person_or_a_question_to_the_pharmacy_is_never_gated(subject, body):
     assert not holds(subject, body)
 
 
