@@ -24,6 +24,11 @@ _SIMPLE_ADDRESS = re.compile(
 )
 _FORWARD_SUBJECT = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:fwd?|vs|wg|tr|fw)\s*:", re.I)
 _BOUNCE_SENDER = re.compile(r"^(?:mailer-daemon|postmaster)(?:@|$)", re.I)
+DELIVERY_REPORT = "delivery status report"  # mime_walk's reason for a message/delivery-status part
+# The reasons auto_generated gives for an answer to a message (an auto-reply, a bounce, a delivery report); list
+# mail and 'auto-generated' notifications such as a web form's answer nothing.
+_REPLY_REASONS = ("Auto-Submitted: auto-replied", "x-autoreply", "x-autorespond", "Precedence: auto_reply",
+                  DELIVERY_REPORT, "bounce sender", "automatic subject")
 # Subjects that mail systems put on automatic mail; anchored, so "Out of office hours pick-up?" stays human.
 _AUTO_SUBJECTS = (
     (
@@ -185,9 +190,11 @@ def auto_generated(fields: dict[str, list[str]], sender: str | None, subject: st
     return _automatic_subject(subject)
 
 
-def machine_reply(sender: str | None, subject: str) -> str | None:
-    """A short reason when the sender or the subject alone shows a bounce or an automatic reply, else None:
-    such mail hands back, below its own few lines, the message it answers."""
+def machine_reply(sender: str | None, subject: str, reason: str | None = None) -> str | None:
+    """A short reason when the message is a bounce or an automatic reply, by auto_generated's reason or by the
+    sender or subject alone, else None: such mail hands back, below its own few lines, the message it answers."""
+    if reason and reason.startswith(_REPLY_REASONS):
+        return reason
     return _bounce_sender(sender) or _automatic_subject(subject)
 
 

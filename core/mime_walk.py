@@ -8,7 +8,7 @@ from email.policy import compat32
 
 from core.charsets import decode_text, decode_words
 from core.ids import sha256_hex
-from core.mail_headers import first, header_map, text_value
+from core.mail_headers import DELIVERY_REPORT, first, header_map, text_value
 from core.mime_text import clean_text, html_to_text, may_hide_text
 from data_contracts.models import Attachment
 
@@ -16,7 +16,7 @@ MAX_DEPTH = 40
 MAX_TEXT_BYTES = 2 * 1024 * 1024  # longer text parts are logs or spam; the start is what a reader acts on
 MAX_HTML_CHARS = 512 * 1024  # the stdlib HTML parser manages ~1 MB/s of dense markup
 _REPORTS = {
-    "message/delivery-status": "delivery status report",
+    "message/delivery-status": DELIVERY_REPORT,
     "message/disposition-notification": "read receipt (disposition notification)",
 }
 _SUMMARY_FIELDS = (("From", "from"), ("Date", "date"), ("Subject", "subject"), ("To", "to"))

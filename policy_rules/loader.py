@@ -22,7 +22,7 @@ from policy_rules.rule_schema import (
     QuestionCondition,
     RefCondition,
     Rule,
-    compound_parts,
+    walk_conditions,
 )
 from policy_rules.yaml_errors import RuleFileError, _field_name, _node_at, load_yaml_text
 
@@ -88,19 +88,10 @@ def _load(path: Path, model: type[M]) -> tuple[M, str]:
         raise _fail(path, text, _clean_loc(first["loc"]), message) from exc
 
 
-def _walk(cond, loc: tuple):
-    """Every condition of a tree with its location in the file, the tree's root first."""
-    yield cond, loc
-    if (compound := compound_parts(cond)) is not None:
-        key, parts = compound
-        for i, part in enumerate(parts):
-            yield from _walk(part, loc + (key, i))
-
-
 def _lexicon_refs(cond, loc: tuple) -> list[tuple[tuple, str]]:
     """Every lexicon name a condition tree mentions, with its location in the file."""
     refs: list[tuple[tuple, str]] = []
-    for node, at in _walk(cond, loc):
+    for node, at in walk_conditions(cond, loc):
         if isinstance(node, LexiconCondition):
             refs.append((at + ("lexicon", "name"), node.lexicon.name))
         elif isinstance(node, NearCondition):
@@ -114,7 +105,7 @@ def _lexicon_refs(cond, loc: tuple) -> list[tuple[tuple, str]]:
 
 def _condition_refs(cond, loc: tuple) -> list[tuple[tuple, str]]:
     """Every named condition a condition tree refers to, with its location in the file."""
-    return [(at + ("ref",), node.ref) for node, at in _walk(cond, loc) if isinstance(node, RefCondition)]
+    return [(at + ("ref",), node.ref) for node, at in walk_conditions(cond, loc) if isinstance(node, RefCondition)]
 
 
 def _check_names(path: Path, text: str, trees: list[tuple[object, tuple]], lexicon_ids: set[str],

@@ -1,6 +1,7 @@
 """Pydantic schema of escalation rule files and named conditions (extra="forbid"); example files: example_schema.py."""
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any, Literal, Union
 
@@ -185,6 +186,15 @@ def compound_parts(cond: Any) -> tuple[str, list] | None:
         if isinstance(cond, model):
             return key, getattr(cond, key)
     return None
+
+
+def walk_conditions(cond: Any, loc: tuple = ()) -> Iterator[tuple[Any, tuple]]:
+    """Every condition of a tree with its location in the file, the tree's root first."""
+    yield cond, loc
+    if (compound := compound_parts(cond)) is not None:
+        key, parts = compound
+        for i, part in enumerate(parts):
+            yield from walk_conditions(part, loc + (key, i))
 
 
 CONDITION_NAMES = ("lexicon", "near", "question", "pattern", "intent", "pms", "detector", "message", "all", "any",

@@ -21,10 +21,6 @@ _RETURNED_ORIGINAL = re.compile(
     r"|(?:on|den|d\.|am|le|el)\b[^\n]{0,200}\b(?:wrote|skrev|schrieb|a écrit|escribió)[ \t]*:[ \t]*$"
     r"|(?:from|fra)[ \t]*:[^\n]*\n[ \t]*(?:sent|sendt|date|dato|subject|emne|to|til)[ \t]*:)",
     re.IGNORECASE | re.MULTILINE)
-# The parser's reasons that make a message an answer handed back by a machine (an auto-reply or a delivery
-# report); list mail and 'auto-generated' notifications such as a web form's answer nothing.
-_REPLY_REASONS = ("Auto-Submitted: auto-replied", "x-autoreply", "x-autorespond", "Precedence: auto_reply",
-                  "delivery status report", "bounce sender", "automatic subject")
 
 
 def own_quote_pattern(markers: tuple[str, ...]) -> re.Pattern | None:
@@ -52,24 +48,17 @@ def blank_own_quotes(text: str, pattern: re.Pattern | None) -> str:
     match = pattern.search(text) if pattern is not None and text else None
     if match is None:
         return text
-    start = match.start()
     lines = text[match.end():].split("\n")[1:]
     quoted = [line for line in lines if line.strip()]
+    # A '>' block ends at its first unquoted line; any quote ends where someone else's earlier message begins.
+    in_block = bool(quoted) and quoted[0].lstrip().startswith(">")
     end = match.end()
-    if quoted and quoted[0].lstrip().startswith(">"):
-        for line in lines:
-            if (line.strip() and not line.lstrip().startswith(">")
-                    or _ATTRIBUTION.match(line) and not pattern.match(line)):
-                break
-            end += len(line) + 1
-        end = min(end + 1, len(text))
-    else:
-        for line in lines:
-            if _ATTRIBUTION.match(line) and not pattern.match(line):
-                break
-            end += len(line) + 1
-        end = min(end + 1, len(text))
-    return blank(text, start, end)
+    for line in lines:
+        if (in_block and line.strip() and not line.lstrip().startswith(">")
+                or _ATTRIBUTION.match(line) and not pattern.match(line)):
+            break
+        end += len(line) + 1
+    return blank(text, match.start(), min(end + 1, len(text)))
 
 
 def blank(text: str, start: int, end: int) -> str:
@@ -79,8 +68,7 @@ def blank(text: str, start: int, end: int) -> str:
 
 def is_machine_reply(item: TriageInput) -> bool:
     """A bounce or an automatic reply, by the parser's verdict or by its sender or subject alone."""
-    reason = item.auto_generated
-    return bool(reason and reason.startswith(_REPLY_REASONS)) or machine_reply(item.sender, item.subject) is not None
+    return machine_reply(item.sender, item.subject, item.auto_generated) is not None
 
 
 def blank_returned_original(text: str) -> str:

@@ -19,9 +19,9 @@ SUFFIXES = {
 MAX_SUFFIX = 4
 FUZZY_MIN_TOKEN = 6
 COMPOUND_MIN_PREFIX = 3
+_MARK = re.compile(r"[.!?;,:\n\r\u2022|()]")  # punctuation between two words of a phrase
 # A number is one word even with a decimal point ('0.5 mg' is no sentence end) and is split from a unit
 # typed onto it ('40mcg' is '40' 'mcg'), so dose units and question sentences are still found.
-_MARK = re.compile(r"[.!?;,:\n\r\u2022|()]")  # punctuation between two words of a phrase
 _TOKEN = re.compile(r"(\d+(?:[.,]\d+)*(?=[^\W\d_])|\d+(?:[.,]\d+)+|[^\W_]+(?:'[^\W_]+)*)|([.!?;,\n\r\u2022|])")
 
 
@@ -134,7 +134,8 @@ class LexiconSet:
                 if fuzzy_min and len(word) >= fuzzy_min and word.isalpha():
                     self._fuzzy_words.add(word)
             first = words[0][1:] if words[0].startswith("*") else words[0]
-            self._by_first[first].append(Entry(lexicon, group, term, words, role, mark_gaps(term, len(words))))
+            gaps = mark_gaps(term, len(words)) if role == "exclude" else frozenset()  # only exclusions read them
+            self._by_first[first].append(Entry(lexicon, group, term, words, role, gaps))
 
     def analyse(self, token: str) -> tuple[tuple[str, bool], ...]:
         """The index words a token can stand for, each with whether a typo was forgiven (_lookup caches it)."""

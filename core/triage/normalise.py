@@ -115,6 +115,10 @@ def danish_variants(folded_term: str) -> set[str]:
     return set(variants)
 
 
+_TERM_MARKS = ",;:"
+_WORD_BREAK = re.compile(r"[\s\-/]+")  # between the words of a lexicon term
+
+
 def term_spellings(term: str) -> list[tuple[str, ...]]:
     """The word sequences a lexicon term is indexed under: folded, with its æøå spellings and without n't;
     punctuation written in a term only says where a phrase may cross it (mark_gaps)."""
@@ -123,16 +127,13 @@ def term_spellings(term: str) -> list[tuple[str, ...]]:
     # E-mail is often typed without apostrophes ('cant breathe', 'dont want to live').
     spellings |= {s.replace("n't", "nt") for s in spellings if "n't" in s}
     return [words for spelling in spellings
-            if (words := tuple(w for w in (w.strip(_TERM_MARKS) for w in re.split(r"[\s\-/]+", spelling)) if w))]
-
-
-_TERM_MARKS = ",;:"
+            if (words := tuple(w for w in (w.strip(_TERM_MARKS) for w in _WORD_BREAK.split(spelling)) if w))]
 
 
 def mark_gaps(term: str, length: int) -> frozenset[int]:
     """The gaps (k: between word k and k + 1) where a term lets punctuation stand: after a word written with a
     mark, and on both sides of a '*'; every gap when the term's words cannot be lined up with its spelling."""
-    words = [w for w in re.split(r"[\s\-/]+", term) if w.strip(_TERM_MARKS)]
+    words = [w for w in _WORD_BREAK.split(term) if w.strip(_TERM_MARKS)]
     if len(words) != length:
         return frozenset(range(length))
     return frozenset(k for k in range(length - 1)

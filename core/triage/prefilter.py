@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from policy_rules.rule_schema import (
     AllCondition, AnyCondition, LexiconCondition, NamedCondition, NearCondition, PatternCondition, QuestionCondition,
-    RefCondition, compound_parts,
+    RefCondition, walk_conditions,
 )
 
 Need = tuple[frozenset[str], ...]  # every set must meet the message's lexicons; () needs nothing
@@ -69,13 +69,10 @@ def fields_read(conditions: Iterable) -> frozenset[str]:
     """Every text field whose scan some condition reads: a field no condition reads (the sender's address, in
     today's rules) need not be scanned against every lexicon."""
     fields: set[str] = set()
-    stack = [c for c in conditions if c is not None]
-    while stack:
-        cond = stack.pop()
-        if (compound := compound_parts(cond)) is not None:
-            stack.extend(compound[1])
-        for kind, key in ((LexiconCondition, "lexicon"), (NearCondition, "near"), (QuestionCondition, "question"),
-                          (PatternCondition, "pattern")):
-            if isinstance(cond, kind):
-                fields.update(getattr(cond, key).fields)
+    for tree in conditions:
+        for cond, _ in walk_conditions(tree) if tree is not None else ():
+            for kind, key in ((LexiconCondition, "lexicon"), (NearCondition, "near"), (QuestionCondition, "question"),
+                              (PatternCondition, "pattern")):
+                if isinstance(cond, kind):
+                    fields.update(getattr(cond, key).fields)
     return frozenset(fields)

@@ -19,8 +19,8 @@ from core.triage.prefilter import NeedAnalyser, fields_read, may_hold
 from core.triage.rules import ModelView, RuleContext
 from core.triage.ruleset import ENGINE_FIELDS, RuleSet
 from policy_rules.lexicon_schema import Lexicon, TermGroup
-from policy_rules.loader import _walk, load_policy
-from policy_rules.rule_schema import NamedCondition, PatternCondition, Rule
+from policy_rules.loader import load_policy
+from policy_rules.rule_schema import NamedCondition, PatternCondition, Rule, walk_conditions
 
 SAMPLE_ROWS = 1500  # enough bodies to meet every common wording, small enough for a unit test
 
@@ -128,7 +128,7 @@ def contexts() -> tuple[RuleContext, ...]:
 def policy_patterns() -> list[str]:
     trees = [rule.when for rule in policy().rules] + [rule.unless for rule in policy().rules if rule.unless]
     trees += [cond.when for cond in policy().conditions]
-    return sorted({node.pattern.regex for tree in trees for node, _ in _walk(tree, ())
+    return sorted({node.pattern.regex for tree in trees for node, _ in walk_conditions(tree)
                    if isinstance(node, PatternCondition)})
 
 
