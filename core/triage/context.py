@@ -39,6 +39,34 @@ _ATTRIBUTION = re.compile(r"^[ \t>]*(?:[^\n]{0,200}\b(?:wrote|skrev)\s*:?[ \t]*|
                           re.IGNORECASE)
 
 
+# A reply whose own lines say its answers stand inside our quoted text ('my answers are below in red', 'mine
+# svar står med rødt nedenfor'): an Outlook inline reply puts the patient's words between our lines, unmarked,
+# so blanking our quote would blank them too. Such a reply is read whole; our own advice in it may then
+# escalate a mail that needed no pharmacist, which is the safe side.
+_INLINE_TARGET = (r"(?:below|inline|in[\s-]?line|in\s+(?:red|blue|green|bold|capitals|caps|the\s+text"
+                  r"|your\s+(?:e-?mail|message|mail|text)))")
+_DA_INLINE_TARGET = (r"(?:nedenfor|herunder|nedenunder|inde\s+i|i\s+(?:teksten|din\s+mail|mailen|jeres\s+mail"
+                     r"|beskeden)|med\s+(?:r(?:ø|oe|o)dt|bl(?:å|aa|a)t|gr(?:ø|oe|o)nt|fed))")
+_INLINE_ANSWERS = re.compile(
+    rf"\b(?:(?:my\s+)?(?:answers?|replies|reply|responses?|comments?|notes?)\s+(?:are\s+|is\s+)?{_INLINE_TARGET}"
+    rf"|(?:answered|replied|commented|responded)\s+(?:\w+\s+)?{_INLINE_TARGET}"
+    r"|see\s+(?:my\s+)?(?:(?:answers?|replies|comments?|notes?)\s+)?(?:below|inline)"
+    rf"|(?:mine\s+)?(?:svar|kommentarer|bem(?:æ|ae)rkninger|noter)\s+(?:st(?:å|aa|a)r\s+|er\s+)?{_DA_INLINE_TARGET}"
+    rf"|(?:svaret|svarer|kommenteret|skrevet)\s+(?:\w+\s+)?{_DA_INLINE_TARGET}"
+    r"|se\s+(?:mine\s+(?:svar|kommentarer)\s+)?(?:nedenfor|herunder|nedenunder))\b", re.IGNORECASE)
+
+
+def announces_inline_answers(body: str, quoted: str, pattern: re.Pattern | None) -> bool:
+    """The reply quotes us (in its body or its quoted part), and its own lines above that quote say its
+    answers stand inside it."""
+    if pattern is None:
+        return False
+    match = pattern.search(body)
+    if match is None and not (quoted and pattern.search(quoted)):
+        return False
+    return _INLINE_ANSWERS.search(body, 0, match.start() if match else len(body)) is not None
+
+
 def blank_own_quotes(text: str, pattern: re.Pattern | None) -> str:
     """The pharmacy's own earlier words quoted in a reply are blanked (same length, so offsets hold):
     our advice ('if you have chest pain, call 112') is not a signal from the patient. The blanking stops at
@@ -83,10 +111,13 @@ def message_context(lexicons: LexiconSet, item: TriageInput, own_quotes: re.Patt
     """Scan the fields of one message that are read (None: all) against every lexicon (the model's view is
     added later). A machine reply's context has what it hands back blanked, and keeps the whole text as
     `unblanked` for the suspicious rules: a bounce can be forged, and what it claims we sent can be a lure."""
+    body, quoted = item.body[:MAX_FIELD_CHARS], item.quoted[:MAX_FIELD_CHARS]
+    if announces_inline_answers(body, quoted, own_quotes):
+        own_quotes = None  # the patient wrote between our lines: nothing of the reply is blanked
     texts = {
         "subject": item.subject[:MAX_FIELD_CHARS],
-        "body": blank_own_quotes(item.body[:MAX_FIELD_CHARS], own_quotes),
-        "quoted": blank_own_quotes(item.quoted[:MAX_FIELD_CHARS], own_quotes),
+        "body": blank_own_quotes(body, own_quotes),
+        "quoted": blank_own_quotes(quoted, own_quotes),
         "html": item.hidden_text[:MAX_FIELD_CHARS],
         "attachment": "\n".join(item.attachment_names), "sender": item.sender or "",
     }

@@ -70,8 +70,17 @@ class Folded:
         if not self.uneven:
             return None
         if self._offsets is None:
-            lengths = np.fromiter(map(len, map(fold, self.original)), dtype=np.int64, count=len(self.original))
-            object.__setattr__(self, "_offsets", tuple(np.repeat(np.arange(len(self.original)), lengths).tolist()))
+            # Every character of the text went through the fold table when it was folded, so any whose
+            # folded form is not one character is in _UNEVEN: only those few need a length of their own
+            # (folding the text a character at a time cost a twentieth of triage).
+            original = self.original
+            lengths = np.ones(len(original), dtype=np.int64)
+            for char in _UNEVEN.intersection(original):
+                size, index = len(fold(char)), original.find(char)
+                while index != -1:
+                    lengths[index] = size
+                    index = original.find(char, index + 1)
+            object.__setattr__(self, "_offsets", tuple(np.repeat(np.arange(len(original)), lengths).tolist()))
         return self._offsets
 
     def span(self, start: int, end: int) -> tuple[int, int]:

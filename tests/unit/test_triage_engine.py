@@ -90,6 +90,40 @@ def test_the_patients_own_earlier_words_inside_our_quote_are_read(body):
     assert triager().triage(message(body, "Re: Booking")).escalate
 
 
+# Outlook inline replies: the patient writes between our quoted lines, unmarked, and says so above the quote.
+_OUR_QUESTIONS_EN = ("From: Søndergade Apotek <apotek@soendergade-apotek.example>\nSent: 3 November 2025 10:12\n"
+                     "Subject: Your new blood pressure tablets\n\nDear Karen,\n1. Are the new tablets going well?\n")
+_OUR_QUESTIONS_DA = ("Fra: Søndergade Apotek\nSendt: 3. november 2025 10:12\nEmne: Dine nye blodtrykspiller\n\n"
+                     "Kære Karen\n1. Går det godt med de nye piller?\n")
+
+
+@pytest.mark.parametrize("body", [
+    "Hi, my answers are below in red.\n\nKaren\n\n" + _OUR_QUESTIONS_EN
+    + "NO - since the new ones my ankles are swollen and I get short of breath on the stairs.\n"
+    "2. Would you like us to deliver next month's supply?\nYes please.",
+    "Hej, mine svar står med rødt nedenfor.\n\nKaren\n\n" + _OUR_QUESTIONS_DA
+    + "NEJ - siden de nye piller er mine ankler hævede og jeg bliver forpustet på trappen.\n"
+    "2. Skal vi bringe næste måneds medicin ud?\nJa tak.",
+    "Se mine svar nedenfor\n\n" + _OUR_QUESTIONS_DA + "Jeg har fået udslæt på armene siden skiftet.",
+])
+def test_answers_written_inside_our_quoted_mail_are_read(body):
+    """A reply that says its answers stand in our quoted text is read whole: blanking our quote would blank the
+    patient's inline answers too (its first line promises them, and one of them is clinical)."""
+    result = triager().triage(message(body, "SV: Dine nye blodtrykspiller"))
+    assert result.escalate and any(e.rule_id for e in result.evidence)
+    assert any(e.field == "body" and e.start is not None and e.start > body.index("Søndergade Apotek")
+               for e in result.evidence), "the evidence is the inline answer, below our header"
+
+
+def test_without_an_inline_announcement_our_quote_stays_blanked():
+    """The same quoted mail under a plain 'thanks' reply: our own lines are still not the patient's words."""
+    body = ("Thanks, all good.\n\nKaren\n\n" + _OUR_QUESTIONS_EN
+            + "If your ankles swell or you get short of breath, call us or your doctor.")
+    result = triager().triage(message(body, "RE: Your new blood pressure tablets"))
+    assert not any(e.field == "body" and e.start is not None and e.start > body.index("Søndergade Apotek")
+                   for e in result.evidence)
+
+
 @pytest.mark.parametrize("sender, subject, body", [
     # A bounce of another branch's mail: no pharmacy name the own-quote pattern knows, yet all of it is ours.
     ("MAILER-DAEMON@mx.example.dk", "Undelivered Mail Returned to Sender",
