@@ -56,25 +56,19 @@ _INLINE_ANSWERS = re.compile(
     r"|se\s+(?:mine\s+(?:svar|kommentarer)\s+)?(?:nedenfor|herunder|nedenunder))\b", re.IGNORECASE)
 
 
-def announces_inline_answers(body: str, quoted: str, pattern: re.Pattern | None) -> bool:
-    """The reply quotes us (in its body or its quoted part), and its own lines above that quote say its
-    answers stand inside it."""
-    if pattern is None:
-        return False
-    match = pattern.search(body)
-    if match is None and not (quoted and pattern.search(quoted)):
-        return False
-    return _INLINE_ANSWERS.search(body, 0, match.start() if match else len(body)) is not None
+def announces_inline_answers(body: str, body_quote: re.Match | None) -> bool:
+    """The reply's own lines, above our quote in its body (all of the body when our quote is in its quoted
+    part), say its answers stand inside that quote."""
+    return _INLINE_ANSWERS.search(body, 0, body_quote.start() if body_quote else len(body)) is not None
 
 
-def blank_own_quotes(text: str, pattern: re.Pattern | None) -> str:
+def blank_own_quotes(text: str, pattern: re.Pattern | None, match: re.Match | None) -> str:
     """The pharmacy's own earlier words quoted in a reply are blanked (same length, so offsets hold):
     our advice ('if you have chest pain, call 112') is not a signal from the patient. The blanking stops at
     the next attribution line that does not name the pharmacy ('>> On 19 Nov, Wendy Carr wrote:'): the
     patient's own earlier message, quoted inside our reply, is still the patient's words and still escalates
     ('his voice has gone hoarse since the new inhaler' under 'Tuesday at 4 is perfect')."""
-    match = pattern.search(text) if pattern is not None and text else None
-    if match is None:
+    if pattern is None or match is None:  # match: the pattern's first match in the text
         return text
     lines = text[match.end():].split("\n")[1:]
     quoted = [line for line in lines if line.strip()]
@@ -112,12 +106,15 @@ def message_context(lexicons: LexiconSet, item: TriageInput, own_quotes: re.Patt
     added later). A machine reply's context has what it hands back blanked, and keeps the whole text as
     `unblanked` for the suspicious rules: a bounce can be forged, and what it claims we sent can be a lure."""
     body, quoted = item.body[:MAX_FIELD_CHARS], item.quoted[:MAX_FIELD_CHARS]
-    if announces_inline_answers(body, quoted, own_quotes):
-        own_quotes = None  # the patient wrote between our lines: nothing of the reply is blanked
+    # Where our own quote starts, found once for the inline check and the blanking both.
+    body_quote = own_quotes.search(body) if own_quotes is not None and body else None
+    quoted_quote = own_quotes.search(quoted) if own_quotes is not None and quoted else None
+    if (body_quote or quoted_quote) and announces_inline_answers(body, body_quote):
+        body_quote = quoted_quote = None  # the patient wrote between our lines: nothing of the reply is blanked
     texts = {
         "subject": item.subject[:MAX_FIELD_CHARS],
-        "body": blank_own_quotes(body, own_quotes),
-        "quoted": blank_own_quotes(quoted, own_quotes),
+        "body": blank_own_quotes(body, own_quotes, body_quote),
+        "quoted": blank_own_quotes(quoted, own_quotes, quoted_quote),
         "html": item.hidden_text[:MAX_FIELD_CHARS],
         "attachment": "\n".join(item.attachment_names), "sender": item.sender or "",
     }
