@@ -24,7 +24,7 @@ from policy_rules.rule_schema import (
     Rule,
     walk_conditions,
 )
-from policy_rules.yaml_errors import RuleFileError, _field_name, _node_at, load_yaml_text
+from policy_rules.yaml_errors import UniqueKeyLoader, RuleFileError, _field_name, _node_at, load_yaml_text
 
 M = TypeVar("M", bound=BaseModel)
 HERE = Path(__file__).resolve().parent
@@ -59,7 +59,7 @@ def _clean_loc(loc: tuple) -> tuple:
     return tuple(out)
 
 
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FAST_LOADER = UniqueKeyLoader  # libyaml when present: start-up time matters for the CLI
 
 
 def _fail(path: Path, text: str, loc: tuple, message: str) -> RuleFileError:

@@ -7,7 +7,26 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class UniqueKeyLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """libyaml's safe loader (when present) that refuses a key given twice in one mapping: plain YAML keeps the
+    last one, so a second `exclude:` added at the end of a lexicon would silently drop the first list."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (first on line {seen[key]})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+_FAST_LOADER = UniqueKeyLoader
 
 
 class RuleFileError(ValueError):
@@ -62,7 +81,7 @@ def load_yaml_text(text: str, path: Path | str = "<string>") -> tuple[object, ya
     """Parse YAML safely, keeping the node tree for line numbers."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise RuleFileError(path, mark.line + 1 if mark else None, "", f"invalid YAML: {exc.problem}") from exc

@@ -148,6 +148,18 @@ def test_invalid_yaml_and_regex_fail_with_location(tmp_path):
     assert "invalid YAML" in caught.value.message and caught.value.line is not None
 
 
+def test_a_key_given_twice_fails_with_its_line(tmp_path):
+    """Plain YAML keeps the last of two equal keys: a second `exclude:` would silently drop the first list."""
+    rules, lexicons = _copy_policy(tmp_path)
+    path = lexicons / "symptoms.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "exclude:\n  - only this one\n", encoding="utf-8")
+    with pytest.raises(RuleFileError) as caught:
+        load_policy(rules, lexicons)
+    assert caught.value.path == str(path) and "'exclude' appears twice" in caught.value.message
+    assert caught.value.line == len(text.splitlines()) + 1
+
+
 def test_rules_reload_without_code_changes(tmp_path):
     """A pharmacy adds a lexicon and a rule as YAML; loading again picks both up."""
     rules, lexicons = _copy_policy(tmp_path)
