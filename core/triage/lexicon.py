@@ -232,7 +232,7 @@ class LexiconSet:
         matches = self._resolve(raw, tokens, folded.text)
         if self.starters is not None:
             asked |= {tokens[m.first].sentence for m in matches.get(self.starters, ())
-                      if m.group == "anywhere" or m.first == 0
+                      if m.group in ("anywhere", "anywhere_indirect") or m.first == 0
                       or tokens[m.first - 1].sentence != tokens[m.first].sentence}
         return Scan(folded, tokens, matches, frozenset(asked))
 
