@@ -171,5 +171,13 @@ def test_a_decimal_point_ends_no_sentence():
     assert 0 in scan.questions
 
 
+def test_an_abbreviations_full_stop_ends_no_sentence_but_a_plain_one_does():
+    scan = lexicons().scan("En faktura på 1.249 kr. i e-Boks. Er det jer? Dr. Holm sagde ca. 3 uger. Nej. Jeg har udslæt.")
+    sentence = {t.text: t.sentence for t in scan.tokens}
+    assert sentence["faktura"] == sentence["boks"] != sentence["er"]
+    assert sentence["holm"] == sentence["dr"] == sentence["uger"]
+    assert sentence["nej"] != sentence["udslaet"]  # 'nej.' is no abbreviation: the negation stays in its sentence
+
+
 def test_a_unit_typed_onto_a_number_is_a_dose_unit():
     assert {m.term for m in lexicons().scan("qvar 40mcg").matches.get("dose_units", ())} == {"mcg"}
