@@ -165,6 +165,16 @@ def test_numbers_and_units_are_split_as_words(text, words):
     assert [t.text for t in tokens] == words
 
 
+@pytest.mark.parametrize("text", ["Kan jeg tage Panodil med min Marevan", "Må min søn få Ipren",
+                                  "What dose should he have", "Can I take it with food"])
+def test_a_sentence_opened_by_a_question_word_or_verb_is_a_question_without_a_question_mark(text):
+    assert 0 in lexicons().scan(text).questions
+
+
+def test_a_statement_is_no_question():
+    assert not lexicons().scan("Jeg henter min Marevan i morgen").questions
+
+
 def test_a_decimal_point_ends_no_sentence():
     scan = lexicons().scan("Can I take 0.5 mg of it? Yes.")
     assert {t.sentence for t in scan.tokens if t.text in ("can", "mg")} == {0}
