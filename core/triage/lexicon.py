@@ -20,13 +20,13 @@ MAX_SUFFIX = 4
 FUZZY_MIN_TOKEN = 6
 COMPOUND_MIN_PREFIX = 3
 _MARK = re.compile(r"[.!?;,:\n\r\u2022|()]")  # punctuation between two words of a phrase
-# A number is one word even with a decimal point ('0.5 mg' is no sentence end) and is split from a unit
-# typed onto it ('40mcg' is '40' 'mcg'), so dose units and question sentences are still found.
 # Abbreviations whose full stop ends no sentence when a word follows on the same line ('1.249 kr. i e-Boks',
 # 'ca. 3 uger', 'Dr. Holm'): with it, a near-window rule would lose a price and its channel to two sentences.
 _ABBREVIATIONS = frozenset({"kr", "ca", "stk", "nr", "dr", "mr", "mrs", "ms", "approx", "tlf", "evt", "inkl", "ekskl",
                             "bl", "mht", "vedr", "pga", "jf", "vs", "prof"})
 _ABBREVIATION_STOP = re.compile(r"\.[ \t]+(?=\w)")
+# A number is one word even with a decimal point ('0.5 mg' is no sentence end) and is split from a unit
+# typed onto it ('40mcg' is '40' 'mcg'), so dose units and question sentences are still found.
 _TOKEN = re.compile(r"(\d+(?:[.,]\d+)*(?=[^\W\d_])|\d+(?:[.,]\d+)+|[^\W_]+(?:'[^\W_]+)*)|([.!?;,\n\r\u2022|])")
 
 
@@ -240,7 +240,7 @@ class LexiconSet:
         matches = self._resolve(raw, tokens, folded.text)
         if self.starters is not None:
             asked |= {tokens[m.first].sentence for m in matches.get(self.starters, ())
-                      if m.group in ("anywhere", "anywhere_indirect") or m.first == 0
+                      if m.group == "anywhere" or m.first == 0
                       or tokens[m.first - 1].sentence != tokens[m.first].sentence}
         return Scan(folded, tokens, matches, frozenset(asked))
 
