@@ -22,9 +22,11 @@ COMPOUND_MIN_PREFIX = 3
 _MARK = re.compile(r"[.!?;,:\n\r\u2022|()]")  # punctuation between two words of a phrase
 # Abbreviations whose full stop ends no sentence when a word follows on the same line ('1.249 kr. i e-Boks',
 # 'ca. 3 uger', 'Dr. Holm'): with it, a near-window rule would lose a price and its channel to two sentences.
+# Danish two-part ones end in a one-letter or short part ('bl.a. Orfiril og Furix', 'f.eks. Panodil', 'm.fl.').
 _ABBREVIATIONS = frozenset({"kr", "ca", "stk", "nr", "dr", "mr", "mrs", "ms", "approx", "tlf", "evt", "inkl", "ekskl",
-                            "bl", "mht", "vedr", "pga", "jf", "vs", "prof"})
-_ABBREVIATION_STOP = re.compile(r"\.[ \t]+(?=\w)")
+                            "bl", "mht", "vedr", "pga", "jf", "vs", "prof", "a", "f", "eks", "fl", "ang", "iflg", "ift",
+                            "ifm"})
+_ABBREVIATION_STOP = re.compile(r"\.[ \t]*(?=\w)")  # 'bl.a.' has no space inside
 # A number is one word even with a decimal point ('0.5 mg' is no sentence end) and is split from a unit
 # typed onto it ('40mcg' is '40' 'mcg'), so dose units and question sentences are still found.
 _TOKEN = re.compile(r"(\d+(?:[.,]\d+)*(?=[^\W\d_])|\d+(?:[.,]\d+)+|[^\W_]+(?:'[^\W_]+)*)|([.!?;,\n\r\u2022|])")

@@ -189,5 +189,13 @@ def test_an_abbreviations_full_stop_ends_no_sentence_but_a_plain_one_does():
     assert sentence["nej"] != sentence["udslaet"]  # 'nej.' is no abbreviation: the negation stays in its sentence
 
 
+def test_a_danish_two_part_abbreviation_ends_no_sentence():
+    scan = lexicons().scan("Kan I overtage recepterne (bl.a. Orfiril og Furix)? Tak. Fx f.eks. Panodil.")
+    sentence = {t.text: t.sentence for t in scan.tokens}
+    assert sentence["recepterne"] == sentence["orfiril"] == sentence["furix"] != sentence["tak"]
+    assert sentence["recepterne"] in scan.questions
+    assert sentence["eks"] == sentence["panodil"]
+
+
 def test_a_unit_typed_onto_a_number_is_a_dose_unit():
     assert {m.term for m in lexicons().scan("qvar 40mcg").matches.get("dose_units", ())} == {"mcg"}
