@@ -24,7 +24,7 @@ from policy_rules.rule_schema import (
     Rule,
     walk_conditions,
 )
-from policy_rules.yaml_errors import UniqueKeyLoader, RuleFileError, _field_name, _node_at, load_yaml_text
+from policy_rules.yaml_errors import RuleFileError, UniqueKeyLoader, _field_name, _node_at, load_yaml_text
 
 M = TypeVar("M", bound=BaseModel)
 HERE = Path(__file__).resolve().parent
@@ -59,12 +59,9 @@ def _clean_loc(loc: tuple) -> tuple:
     return tuple(out)
 
 
-_FAST_LOADER = UniqueKeyLoader  # libyaml when present: start-up time matters for the CLI
-
-
 def _fail(path: Path, text: str, loc: tuple, message: str) -> RuleFileError:
     """The error at the line of `loc`; the node tree is only composed when something is wrong."""
-    node = _node_at(yaml.compose(text, Loader=_FAST_LOADER), loc)
+    node = _node_at(yaml.compose(text, Loader=UniqueKeyLoader), loc)
     line = node.start_mark.line + 1 if node is not None else None
     return RuleFileError(path, line, _field_name(loc), message)
 
@@ -75,7 +72,7 @@ def _load(path: Path, model: type[M]) -> tuple[M, str]:
     except OSError as exc:
         raise RuleFileError(path, None, "", f"cannot read: {exc.strerror or exc}") from exc
     try:
-        data = yaml.load(text, Loader=_FAST_LOADER)  # libyaml: start-up time matters for the CLI
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # libyaml: start-up time matters for the CLI
     except yaml.YAMLError:
         load_yaml_text(text, path)  # raises the error with its line
         raise

@@ -26,9 +26,6 @@ class UniqueKeyLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep)
 
 
-_FAST_LOADER = UniqueKeyLoader
-
-
 class RuleFileError(ValueError):
     """A rule or data file is malformed: where (file:line) and which field."""
 
@@ -111,14 +108,14 @@ def load_model(path: Path, model: type[M]) -> M:
     except OSError as exc:
         raise RuleFileError(path, None, "", f"cannot read: {exc.strerror or exc}") from exc
     try:
-        data = yaml.load(text, Loader=_FAST_LOADER)
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError:
         load_yaml_text(text, path)  # raises with the line
         raise
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError:
-        return validate(model, data, yaml.compose(text, Loader=_FAST_LOADER), path)
+        return validate(model, data, yaml.compose(text, Loader=UniqueKeyLoader), path)
 
 
 # Public names for other loaders (policy_rules/loader.py imports the underscored ones).
